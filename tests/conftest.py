@@ -1,0 +1,22 @@
+"""Shared test set-up: 8 fake CPU devices and the path of the real data."""
+import os
+import pathlib
+
+# Must happen before jax is imported anywhere: tests shard over a (2, 2, 2) mesh.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+DATA_DIR = pathlib.Path(os.environ.get("RT_JAX_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> pathlib.Path:
+    """../shared/data: raw task files, splits, teacher logs, paper tables."""
+    if not (DATA_DIR / "splits").is_dir():
+        pytest.fail(f"real data not found at {DATA_DIR}; set RT_JAX_DATA_DIR")
+    return DATA_DIR
