@@ -1,0 +1,65 @@
+"""Base config: every hyperparameter of a student fine-tuning run, with the paper's defaults.
+
+Open-source students in Fine-tune-CoT: AdamW, lr 3e-4 constant, batch 8, 20 epochs, greedy
+decoding, best test accuracy over the epochs reported. Other config files in configs/ start
+from `get_config()` and override fields; absl flags override again (`--config.train.batch_size=16`).
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.task = "multiarith"  # a key of rt_jax.tasks.TASKS
+    c.method = "ft_cot"  # zs | zs_cot | fs_cot | ft | ft_cot | ft_cot_t70_8aug ...
+    c.student = "gpt2"  # paper name of the student (rt_jax.models registry)
+    c.model_path = ""  # local checkpoint directory; overrides `student` when set
+    c.data_dir = "../shared/data"
+    c.split = "default"  # splits/<task>__<split>.json
+    c.teacher_cache_dir = ""
+    c.teacher = "text-davinci-002"
+    c.num_rationales = 1  # D: diverse reasoning samples per training question
+    c.template = "special"  # prompt/target template of rt_jax.formats
+    c.seed = 0
+
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 8  # global, in examples (padding) or packed rows (packing)
+    c.train.num_epochs = 20
+    c.train.learning_rate = 3e-4
+    c.train.schedule = "constant"  # constant | linear | cosine (decay after warmup)
+    c.train.warmup_steps = 0
+    c.train.weight_decay = 0.01  # torch.optim.AdamW's default, as the reference used
+    c.train.adam_b1 = 0.9
+    c.train.adam_b2 = 0.999
+    c.train.adam_eps = 1e-8
+    c.train.max_grad_norm = 0.0  # 0 disables clipping (the reference does not clip)
+    c.train.grad_accum_steps = 1  # microbatches per step
+    c.train.compute_dtype = "float32"  # float32 | bfloat16 (params stay in param_dtype)
+    c.train.param_dtype = "float32"
+    c.train.remat = "none"  # none | dots | minimal | full (jax.checkpoint policy on the loss)
+    c.train.dropout = True  # the reference trains in train mode (HF dropout on)
+    c.train.packing = True
+    c.train.max_seq_len = 1024
+    c.train.checkpoint_every_steps = 0  # 0: only at each epoch end
+    c.train.keep_checkpoints = 2  # the last K; the best (eval accuracy) is always kept too
+    c.train.log_every_steps = 10
+    c.train.max_steps = -1  # stop early after this many steps (debugging); -1: all epochs
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.data = -1  # -1 fills the remaining devices
+    c.mesh.fsdp = 1
+    c.mesh.tensor = 1
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every_epoch = True
+    c.eval.strategy = "greedy"  # greedy | beam | sample
+    c.eval.num_beams = 1
+    c.eval.temperature = 1.0
+    c.eval.max_new_tokens = 128
+    c.eval.batch_size = 32
+    c.eval.validation_fraction = 0.0  # > 0: carve a validation split from train
+
+    c.distributed = ml_collections.ConfigDict()
+    c.distributed.num_processes = 1  # > 1: jax.distributed.initialize
+    c.distributed.coordinator_address = ""  # host:port; empty lets JAX auto-detect (TPU pods)
+    c.distributed.process_id = -1  # -1: auto-detect
+    return c
