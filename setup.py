@@ -9,6 +9,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["rt_jax", "rt_jax.*"]),
+    package_data={"rt_jax": ["resources/*.csv", "resources/*.md"]},
     install_requires=[
         "jax>=0.4.30",
         "flax>=0.8.5",
