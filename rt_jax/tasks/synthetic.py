@@ -88,72 +88,57 @@ def make_split(num_train: int, num_test: int, seed: int = 0, **ranges) -> tuple[
 
 # ---- the rule-based teacher -------------------------------------------------------------------
 
-def _op(sign: int) -> str:
-    return "+" if sign > 0 else "-"
+# Phrasings: (opening, one step). Every one writes each intermediate count; they are short on
+# purpose, since a byte-level student pays for every character in training time.
+PHRASINGS = (
+    ("", "{a}{op}{n}={b}."),
+    ("Has {start}. ", "{Verb} {n}: {b}."),
+    ("", "{a} {word} {n} is {b}."),
+    ("Start {start}. ", "{op}{n} gives {b}."),
+)
 
 
-def _word(sign: int) -> str:
-    return "plus" if sign > 0 else "minus"
+def render_rationale(problem: Problem, states: Sequence[int], phrasing: int = 0) -> str:
+    """The rationale for `problem` with the given counts after each step (may hold a slip)."""
+    opening, step = PHRASINGS[phrasing]
+    parts = [step.format(a=a, b=b, n=n, op="+" if sign > 0 else "-", word="plus" if sign > 0 else "minus",
+                         Verb=verb.capitalize())
+             for (verb, sign, n), a, b in zip(problem.steps, states, states[1:])]
+    return " " + opening.format(start=states[0]) + " ".join(parts)
 
 
-# Each phrasing renders (problem, states) into a rationale that writes every intermediate count.
-# They are short on purpose: a byte-level student pays for every character in training time.
-def _equations(p, states):
-    return " ".join(f"{a}{_op(s)}{n}={b}." for (_, s, n), a, b in zip(p.steps, states, states[1:]))
-
-
-def _narrated(p, states):
-    parts = [f"Has {states[0]}."]
-    parts += [f"{verb.capitalize()} {n}: {b}." for (verb, _, n), b in zip(p.steps, states[1:])]
-    return " ".join(parts)
-
-
-def _words(p, states):
-    return " ".join(f"{a} {_word(s)} {n} is {b}." for (_, s, n), a, b in zip(p.steps, states, states[1:]))
-
-
-def _running(p, states):
-    parts = [f"Start {states[0]}."]
-    parts += [f"{_op(s)}{n} gives {b}." for (_, s, n), b in zip(p.steps, states[1:])]
-    return " ".join(parts)
-
-
-PHRASINGS = (_equations, _narrated, _words, _running)
+@dataclasses.dataclass(frozen=True)
+class TeacherOutput:
+    rationale: str  # the reasoning step's completion, e.g. " 7-3=4. 4+4=8."
+    answer: str  # the answer step's completion, e.g. " 8."
+    prediction: str  # the number it states, e.g. "8"
 
 
 @dataclasses.dataclass
 class RuleBasedTeacher:
     """A stand-in for the large teacher on `arith_small`.
 
-    `complete(problem, temperature, seed)` returns one Zero-shot-CoT style completion:
-    a rationale followed by "Therefore, the answer is N." Temperature 0 is greedy: the first
-    phrasing and, for reproducibility, the same slip decision for a given problem and seed.
+    `complete(problem, temperature, sample)` answers like Zero-shot-CoT: a rationale, then the
+    final number. Temperature 0 is greedy: the first phrasing, one fixed slip decision per
+    problem and seed. With probability `error_rate` a completion slips by one at one step and
+    carries the wrong count to the end, so its answer is wrong and the correctness filter drops it.
     """
 
     error_rate: float = 0.2
     seed: int = 0
 
-    def complete(self, problem: Problem, temperature: float = 0.0, sample: int = 0) -> str:
+    def complete(self, problem: Problem, temperature: float = 0.0, sample: int = 0) -> TeacherOutput:
         rng = random.Random(f"{self.seed}/{problem.sample_index}/{temperature}/{sample}")
-        phrasing = PHRASINGS[0] if temperature == 0 else rng.choice(PHRASINGS)
+        phrasing = 0 if temperature == 0 else rng.randrange(len(PHRASINGS))
         states = _states(problem.start, problem.steps)
         if rng.random() < self.error_rate:
-            # Slip at one step by +-1 (never below 0), then carry the wrong count forward.
             k = rng.randrange(len(problem.steps))
             slipped = states[k + 1] + rng.choice((-1, 1))
             if slipped < 0:
                 slipped = states[k + 1] + 1
             states = states[:k + 1] + _states(slipped, problem.steps[k + 1:])
-        return f" {phrasing(problem, states)} Therefore, the answer is {states[-1]}."
+        final = str(states[-1])
+        return TeacherOutput(render_rationale(problem, states, phrasing), f" {final}.", final)
 
-    def complete_many(self, problem: Problem, temperature: float, num_samples: int) -> list[str]:
+    def complete_many(self, problem: Problem, temperature: float, num_samples: int) -> list[TeacherOutput]:
         return [self.complete(problem, temperature, i) for i in range(num_samples)]
-
-
-def completion_answer(completion: str) -> str:
-    """The number a teacher completion ends with (for tests and sanity checks)."""
-    return completion.rstrip(".").rsplit(" ", 1)[-1]
-
-
-def problems_by_index(problems: Sequence[Problem]) -> dict[int, Problem]:
-    return {p.sample_index: p for p in problems}
