@@ -1,0 +1,121 @@
+"""The report: tables and plots built from fake workdirs, checked cell by cell."""
+import csv
+import json
+import subprocess
+import sys
+
+import matplotlib.image
+import pytest
+
+from rt_jax import report
+from rt_jax.errors import UserError
+
+
+def write_run(root, name, task, method, student, best, final=None, seed=0):
+    run = root / name
+    run.mkdir(parents=True)
+    final = best if final is None else final
+    (run / "results.json").write_text(json.dumps({
+        "task": task, "method": method, "student": student, "seed": seed, "teacher": None,
+        "epochs": [{"epoch": 1, "step": 10, "accuracy": final, "num_test": 100}],
+        "best": {"epoch": 1, "accuracy": best}, "final": {"epoch": 2, "accuracy": final},
+        "wall_time_s": 1.0}))
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path):
+    root = tmp_path / "runs"
+    write_run(root, "a", "multiarith", "ft_cot", "gpt2", 10.0, final=5.0)
+    write_run(root, "b", "multiarith", "ft_cot", "gpt2", 20.0, seed=1)  # averaged with a
+    write_run(root, "c", "multiarith", "ft_cot", "gpt2-medium", 30.0)
+    write_run(root, "d", "multiarith", "ft", "gpt2", 7.5)
+    write_run(root, "e", "coin_flip", "ft_cot_t70_8aug", "gpt2", 80.0)
+    write_run(root, "f", "coin_flip", "ft_cot_t70_2aug", "gpt2", 60.0)
+    write_run(root, "g", "multiarith", "ft_cot_t70_64aug", "gpt2", 40.0)
+    return root
+
+
+def paper_table(data_dir):
+    with open(data_dir / "paper_results" / "fine_tune_cot_tables.csv", newline="") as f:
+        return {(r["student_family"], r["method"], r["size"], r["task"]): r["accuracy"] for r in csv.DictReader(f)}
+
+
+def parse_markdown(text):
+    lines = [l for l in text.strip().splitlines()]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return header, [dict(zip(header, (c.strip() for c in l.strip("|").split("|")))) for l in lines[2:]]
+
+
+def test_markdown_and_latex_tables(runs, tmp_path):
+    written = report.build_report([str(runs)], tmp_path / "out")
+    header, body = parse_markdown(written["markdown"].read_text())
+    assert header[2:] == ["single_eq", "addsub", "multiarith", "gsm8k", "aqua", "svamp", "date_understanding",
+                          "tracking_shuffled_objects", "last_letter_concatenation", "coin_flip",
+                          "commonsense_qa", "strategy_qa"]
+    # rows: methods in paper order (diverse by D), then student size
+    assert [(r["method"], r["student"]) for r in body] == [
+        ("ft", "gpt2 (124M)"), ("ft_cot", "gpt2 (124M)"), ("ft_cot", "gpt2-medium (355M)"),
+        ("ft_cot_t70_2aug", "gpt2 (124M)"), ("ft_cot_t70_8aug", "gpt2 (124M)"), ("ft_cot_t70_64aug", "gpt2 (124M)")]
+    assert body[1]["multiarith"] == "15.00"  # mean of seeds 10 and 20
+    assert body[1]["coin_flip"] == "-"
+    assert body[4]["coin_flip"] == "80.00"
+    tex = written["latex"].read_text()
+    assert tex.startswith(r"\begin{tabular}{ll" + "r" * 12 + "}")
+    assert r"ft\_cot\_t70\_8aug & gpt2 (124M) & - & - & - & - & - & - & - & - & - & 80.00 & - & - \\" in tex
+    saved = json.loads(written["json"].read_text())
+    entry = next(e for e in saved if (e["method"], e["student"], e["task"]) == ("ft_cot", "gpt2", "multiarith"))
+    assert (entry["accuracy"], entry["num_runs"]) == (15.0, 2)
+
+
+def test_final_metric(runs, tmp_path):
+    written = report.build_report([str(runs / "a")], tmp_path / "out", metric="final")
+    _, body = parse_markdown(written["markdown"].read_text())
+    assert body[0]["multiarith"] == "5.00"
+
+
+def test_compare_paper(runs, tmp_path, data_dir):
+    paper = paper_table(data_dir)
+    written = report.build_report([str(runs)], tmp_path / "out", compare_paper=True)
+    _, body = parse_markdown(written["markdown"].read_text())
+    p = float(paper[("gpt2", "ft_cot", "124M", "multiarith")])
+    assert body[1]["multiarith"] == f"15.00 / {p:.2f} ({15.0 - p:+.2f})"
+    p = float(paper[("gpt2", "ft_cot_diverse", "124M", "coin_flip")])  # D=8 is the paper's degree here
+    assert body[4]["coin_flip"] == f"80.00 / {p:.2f} ({80.0 - p:+.2f})"
+    p = float(paper[("gpt2", "ft_cot_diverse", "124M", "multiarith")])  # D=64 on multiarith
+    assert body[5]["multiarith"] == f"40.00 / {p:.2f} ({40.0 - p:+.2f})"
+    assert body[3]["coin_flip"] == "60.00 / -"  # D=2: no paper entry
+
+
+def test_plots(runs, tmp_path):
+    written = report.build_report([str(runs)], tmp_path / "out")
+    for name in ("accuracy_vs_D", "accuracy_vs_size"):
+        image = matplotlib.image.imread(written[name])
+        assert image.ndim == 3 and image.shape[0] > 100
+    cells = report.aggregate([report.load_result(p) for p in report.find_results([runs])])
+    assert report.degree_series(cells)[("gpt2", "coin_flip")] == [(2, 60.0), (8, 80.0)]
+    assert report.size_series(cells)["multiarith"]["ft_cot"] == [(124e6, 15.0), (355e6, 30.0)]
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        report.build_report([str(tmp_path / "nope")], tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no results.json"):
+        report.build_report([str(tmp_path / "empty")], tmp_path / "out")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "results.json").write_text('{"task": "multiarith"}')
+    with pytest.raises(UserError, match=r"results.json: missing field\(s\) \['method', 'student', 'best', 'final'\]"):
+        report.build_report([str(bad)], tmp_path / "out")
+
+
+def test_command_line(runs, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "rt_jax.report", f"--workdirs={runs}", f"--out_dir={tmp_path / 'o'}",
+                          "--compare_paper"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "| ft_cot | gpt2 (124M) |" in out.stdout and (tmp_path / "o" / "report.tex").is_file()
+    bad = subprocess.run([sys.executable, "-m", "rt_jax.report", f"--workdirs={tmp_path / 'missing'}"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [f"error: --workdirs: {tmp_path / 'missing'} does not exist"]
