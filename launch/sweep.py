@@ -1,0 +1,286 @@
+r"""Run a sweep of training runs: locally (N at a time) or dispatched to TPU VMs.
+
+  python -m launch.sweep --sweep=configs/sweeps/diverse_reasoning.py [--sweep.root=gs://b/x]
+      [--dry_run | --status] [--parallel=N] [--tpu_vms=vm1,vm2 --zone=Z]
+
+Each run (task x student x method x D x seed) trains in its own workdir, <root>/runs/<name>.
+Idempotent: a run whose results.json exists is skipped; an interrupted run starts again with
+the same workdir, so the train command resumes from its last checkpoint; a failed run is retried
+until it has failed max_attempts times, then reported. Killing the launcher (Ctrl-C, SIGTERM)
+stops its runs and marks them interrupted; run it again to carry on.
+"""
+import dataclasses
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from absl import flags
+from etils import epath
+from ml_collections import config_flags
+
+from launch import grid, hosts, run_state
+from launch.shell import find_binary
+from rt_jax.cli import run_main
+from rt_jax.errors import UserError
+
+_SWEEP = config_flags.DEFINE_config_file("sweep", None, "Sweep config file (configs/sweeps/*.py).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the plan (runs, status, commands) only.")
+_STATUS = flags.DEFINE_bool("status", False, "Print done/running/failed/pending per run and exit.")
+_ONLY = flags.DEFINE_string("only", "", "Only runs whose name matches this regular expression.")
+_PARALLEL = flags.DEFINE_integer("parallel", 0, "Local runs at a time (0: the config's `parallel`).")
+_RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Give failed runs max_attempts more tries.")
+_LOGS = flags.DEFINE_string("run_logs", "",
+                            "Local directory of run logs (default: <root>/logs, or "
+                            "./sweep_logs/<name> when root is on gs://).")
+_TPU_VMS = flags.DEFINE_list("tpu_vms", [], "Dispatch runs to these TPU VMs, one run per VM at a "
+                             "time (all workers of a slice run it); needs a gs:// root.")
+_ZONE = flags.DEFINE_string("zone", "", "Zone of --tpu_vms.")
+_PROJECT = flags.DEFINE_string("project", "", "Project of --tpu_vms.")
+_REMOTE = flags.DEFINE_string("remote_dir", "rt_jax", "Checkout on the VMs (launch.vm sync).")
+_GCLOUD = flags.DEFINE_string("gcloud", "gcloud", "gcloud executable (with --tpu_vms).")
+_REPORT = flags.DEFINE_bool("report", True, "When every run is done, run the config's report command.")
+_POLL = flags.DEFINE_float("poll_seconds", 1.0, "Seconds between checks on running runs.")
+
+
+@dataclasses.dataclass
+class Active:
+    run: grid.Run
+    workdir: epath.Path
+    slot: str
+    proc: subprocess.Popen | None  # None: a run left running by an earlier launcher
+    pid: int
+
+
+class Sweep:
+    """The plan of a sweep config and the state of each of its runs."""
+
+    def __init__(self, cfg, only: str = ""):
+        self.cfg = cfg
+        if not cfg.get("root"):
+            raise UserError("sweep config: `root` is empty; expected the sweep directory "
+                            "(local path or gs://bucket/path), e.g. --sweep.root=gs://my-bucket/sweeps/x")
+        self.root = epath.Path(cfg.root)
+        runs = grid.expand(cfg)
+        if only:
+            try:
+                pattern = re.compile(only)
+            except re.error as e:
+                raise UserError(f"--only={only!r}: not a regular expression ({e})") from None
+            runs = [r for r in runs if pattern.search(r.name)]
+        self.runs = runs
+        self.max_attempts = int(cfg.get("max_attempts", 2))
+
+    def workdir(self, run: grid.Run) -> epath.Path:
+        return self.root / "runs" / run.name
+
+    def statuses(self) -> list[tuple[grid.Run, str, dict]]:
+        return [(r, *run_state.run_status(self.workdir(r), self.max_attempts)) for r in self.runs]
+
+    def check_root_writable(self) -> None:
+        """An unreachable bucket or unwritable directory fails here, before any run starts."""
+        probe = self.root / f".probe.{socket.gethostname()}.{os.getpid()}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_text("ok")
+            probe.unlink()
+        except Exception as e:  # any backend error (permissions, no bucket, no network)
+            raise UserError(f"sweep root {self.root}: cannot write there "
+                            f"({type(e).__name__}: {e})") from None
+
+
+def best_accuracy(workdir: epath.Path) -> str:
+    results = run_state.read_json(workdir / run_state.RESULTS_FILE) or {}
+    best = results.get("best") or {}
+    return f"{best['accuracy']:.2f}" if isinstance(best.get("accuracy"), (int, float)) else "-"
+
+
+def print_status(sweep: Sweep, out=sys.stdout) -> dict[str, int]:
+    rows = sweep.statuses()
+    counts = {s: 0 for s in run_state.STATUSES}
+    print(f"{'status':<12} {'tries':>5} {'best':>6}  run", file=out)
+    for run, status, state in rows:
+        counts[status] += 1
+        print(f"{status:<12} {state.get('attempts', 0):>5} {best_accuracy(sweep.workdir(run)):>6}  "
+              f"{run.name}", file=out)
+    print(", ".join(f"{s} {n}" for s, n in counts.items()) + f" (of {len(rows)} runs)", file=out)
+    return counts
+
+
+class Launcher:
+    """Starts runs in free slots, watches them, and records each step in the run's state file."""
+
+    def __init__(self, sweep: Sweep, slots: list[str], wrap, log_dir: str, poll: float):
+        self.sweep, self.slots, self.wrap, self.log_dir, self.poll = sweep, slots, wrap, log_dir, poll
+        self.active: list[Active] = []
+        self.stopping = False
+
+    def _start(self, run: grid.Run, slot: str) -> None:
+        workdir = self.sweep.workdir(run)
+        state = run_state.read_state(workdir)
+        attempt = state.get("attempts", 0) + 1
+        argv = self.wrap(grid.command_for(run, self.sweep.cfg, os.fspath(workdir)), slot)
+        log_path = os.path.join(self.log_dir, f"{run.name}.attempt{attempt}.log")
+        os.makedirs(self.log_dir, exist_ok=True)
+        print(f"start  {run.name} (attempt {attempt}, {slot}) log {log_path}", flush=True)
+        with open(log_path, "ab") as log:
+            log.write(f"+ {shlex.join(argv)}\n".encode())
+            log.flush()
+            # Own session: a Ctrl-C reaches the launcher only, which then stops its runs cleanly.
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        run_state.write_state(workdir, status="running", attempts=attempt, pid=proc.pid,
+                              host=socket.gethostname(), slot=slot, log=log_path, command=argv,
+                              started=time.time())
+        self.active.append(Active(run, workdir, slot, proc, proc.pid))
+
+    def _finish(self, a: Active, exit_status: int | None) -> None:
+        has_results = run_state.read_json(a.workdir / run_state.RESULTS_FILE) is not None
+        state = run_state.read_state(a.workdir)
+        if exit_status == 0 and has_results or exit_status is None and has_results:
+            run_state.write_state(a.workdir, status="done", exit_status=exit_status, finished=time.time())
+            print(f"done   {a.run.name}", flush=True)
+            return
+        if exit_status is None:  # an earlier launcher's run ended unseen: just run it again
+            run_state.write_state(a.workdir, status="interrupted", finished=time.time())
+            return
+        failures = state.get("failures", 0) + 1
+        status = "failed" if failures >= self.sweep.max_attempts else "retry"
+        why = f"exit status {exit_status}" + ("" if has_results or exit_status else ", no results.json")
+        run_state.write_state(a.workdir, status=status, failures=failures, exit_status=exit_status,
+                              finished=time.time())
+        print(f"{status:<6} {a.run.name} ({why}; failure {failures} of {self.sweep.max_attempts}; "
+              f"log {state.get('log')})", flush=True)
+
+    def stop(self, *_):
+        self.stopping = True
+
+    def _interrupt_all(self) -> None:
+        for a in self.active:
+            if a.proc is not None and a.proc.poll() is None:
+                os.killpg(a.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for a in self.active:
+            if a.proc is None:
+                continue
+            try:
+                a.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(a.proc.pid, signal.SIGKILL)
+                a.proc.wait()
+            run_state.write_state(a.workdir, status="interrupted", finished=time.time())
+            print(f"interrupted {a.run.name}", flush=True)
+
+    def run(self) -> int:
+        """Runs everything not done; returns how many runs are not done at the end."""
+        old_handlers = {s: signal.signal(s, self.stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not self.stopping:
+                rows = self.sweep.statuses()
+                busy = {a.run.name for a in self.active}
+                for run, status, state in rows:  # adopt runs an earlier launcher left running
+                    if status == "running" and run.name not in busy and state.get("slot") in self.slots:
+                        self.active.append(Active(run, self.sweep.workdir(run), state["slot"], None,
+                                                  int(state["pid"])))
+                        busy.add(run.name)
+                        print(f"adopt  {run.name} (pid {state['pid']} still running)", flush=True)
+                todo = [r for r, s, _ in rows if s in ("pending", "interrupted") and r.name not in busy]
+                free = [s for s in self.slots if s not in {a.slot for a in self.active}]
+                for run, slot in zip(todo, free):
+                    self._start(run, slot)
+                if not self.active:
+                    break
+                time.sleep(self.poll)
+                for a in list(self.active):
+                    if a.proc is not None and a.proc.poll() is not None:
+                        self.active.remove(a)
+                        self._finish(a, a.proc.returncode)
+                    elif a.proc is None and not run_state.pid_alive(a.pid):
+                        self.active.remove(a)
+                        self._finish(a, None)
+            if self.stopping:
+                self._interrupt_all()
+                return -1
+        finally:
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+        return sum(1 for _, s, _ in self.sweep.statuses() if s != "done")
+
+
+def report_command(sweep: Sweep) -> list[str]:
+    template = sweep.cfg.get("report_command", None) or (
+        "{python}", "-m", "rt_jax.report", "--workdirs={workdirs}", "--out_dir={root}/report")
+    workdirs = ",".join(os.fspath(sweep.workdir(r)) for r in sweep.runs)
+    return [str(p).format(python=sys.executable, workdirs=workdirs, root=os.fspath(sweep.root))
+            for p in template]
+
+
+def make_slots(sweep: Sweep, parallel: int):
+    """(slot names, wrap(argv, slot) -> argv): local process slots or one slot per TPU VM."""
+    if not _TPU_VMS.value:
+        if parallel < 1:
+            raise UserError(f"--parallel={parallel}: expected at least 1")
+        return [f"local{i}" for i in range(parallel)], lambda argv, slot: argv
+    if not os.fspath(sweep.root).startswith("gs://"):
+        raise UserError(f"--tpu_vms needs a sweep root on Cloud Storage (gs://...), where the "
+                        f"VMs write and this launcher reads; got {sweep.root}")
+    hosts.check_zone(_ZONE.value)
+    for name in _TPU_VMS.value:
+        hosts.check_name(name)
+    gcloud = _GCLOUD.value if _DRY_RUN.value else find_binary(_GCLOUD.value)
+    vms = {name: hosts.TpuVm(gcloud, name, _ZONE.value, _PROJECT.value) for name in _TPU_VMS.value}
+
+    def wrap(argv, slot):  # every worker of the slice runs the same command
+        argv = ["python3" if a == sys.executable else a for a in argv]
+        return vms[slot].ssh(f"cd {_REMOTE.value} && {shlex.join(argv)}")
+
+    return list(vms), wrap
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
+    if _SWEEP.value is None:
+        raise UserError("--sweep is required: a sweep config such as configs/sweeps/diverse_reasoning.py")
+    sweep = Sweep(_SWEEP.value, _ONLY.value)
+    if _STATUS.value:
+        print_status(sweep)
+        return 0
+    slots, wrap = make_slots(sweep, _PARALLEL.value or int(_SWEEP.value.get("parallel", 1)))
+    if _DRY_RUN.value:
+        print(f"sweep {_SWEEP.value.get('name', '')}: {len(sweep.runs)} runs in {sweep.root}/runs, "
+              f"slots {', '.join(slots)}")
+        for run, status, _ in sweep.statuses():
+            command = wrap(grid.command_for(run, sweep.cfg, os.fspath(sweep.workdir(run))), slots[0])
+            print(f"{status:<12} {run.name}\n    {shlex.join(command)}")
+        return 0
+    sweep.check_root_writable()
+    if _RETRY_FAILED.value:
+        for run, status, _ in sweep.statuses():
+            if status == "failed":
+                run_state.write_state(sweep.workdir(run), status="retry", failures=0)
+    log_dir = _LOGS.value or (os.path.join("sweep_logs", _SWEEP.value.get("name", "sweep"))
+                              if os.fspath(sweep.root).startswith("gs://")
+                              else os.fspath(sweep.root / "logs"))
+    left = Launcher(sweep, slots, wrap, log_dir, _POLL.value).run()
+    counts = print_status(sweep)
+    if left < 0:
+        print("stopped; run the same command again to carry on", file=sys.stderr)
+        return 130
+    if left:
+        print(f"{left} runs not done (failed runs: see their logs; --retry_failed tries again)",
+              file=sys.stderr)
+        return 1
+    if _REPORT.value and counts["done"]:
+        command = report_command(sweep)
+        print("+ " + shlex.join(command), flush=True)
+        return subprocess.run(command).returncode
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
