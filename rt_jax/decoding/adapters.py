@@ -1,0 +1,75 @@
+"""One prefill/step interface over the two model families' KV-cache APIs.
+
+`prefill(params, ids, mask) -> (logits [B, V], state)` and
+`step(params, tokens [B], state, t) -> (logits [B, V], state)` where t is the index of the
+generated token being fed (0 for the first). Every leaf of `state` has the batch on axis 0,
+so beam search reorders or repeats it with one tree map.
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: a key for jit caches
+class DecoderOnly:
+    """GPT-2 style: left-padded prompts; cache slots [0, P) hold the prompt, P + t token t."""
+
+    module: object
+    max_new_tokens: int
+    pad_side = "left"
+
+    def prefill(self, params, ids, mask):
+        batch, prompt_len = ids.shape
+        length = prompt_len + self.max_new_tokens
+        variables = {"params": params}
+        cache = self.module.apply(variables, batch, length, method="init_cache")
+        kv_mask = jnp.zeros((batch, length), bool).at[:, :prompt_len].set(mask.astype(bool))
+        positions = jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0).astype(jnp.int32)
+        logits, cache = self.module.apply(
+            variables, ids, positions, cache, jnp.int32(0), kv_mask, method="extend")
+        state = {"cache": cache, "kv_mask": kv_mask, "position": jnp.sum(mask, -1).astype(jnp.int32)}
+        return logits[:, -1].astype(jnp.float32), state
+
+    def step(self, params, tokens, state, t):
+        slot = state["kv_mask"].shape[1] - self.max_new_tokens + t
+        kv_mask = jax.lax.dynamic_update_slice_in_dim(
+            state["kv_mask"], jnp.ones((tokens.shape[0], 1), bool), slot, axis=1)
+        logits, cache = self.module.apply(
+            {"params": params}, tokens[:, None], state["position"][:, None], state["cache"],
+            jnp.asarray(slot, jnp.int32), kv_mask, method="extend")
+        state = {"cache": cache, "kv_mask": kv_mask, "position": state["position"] + 1}
+        return logits[:, 0].astype(jnp.float32), state
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EncoderDecoder:
+    """T5 style: encode once, decode from decoder_start_token_id (cache slot 0)."""
+
+    module: object
+    max_new_tokens: int
+    decoder_start_token_id: int
+    pad_side = "right"
+
+    def prefill(self, params, ids, mask):
+        variables = {"params": params}
+        encoded = self.module.apply(variables, ids, mask, method="encode")
+        cache = self.module.apply(variables, encoded, mask, self.max_new_tokens + 1, method="init_cache")
+        start = jnp.full((ids.shape[0], 1), self.decoder_start_token_id, jnp.int32)
+        logits, cache = self.module.apply(variables, start, cache, jnp.int32(0), mask, method="extend")
+        return logits[:, -1].astype(jnp.float32), {"cache": cache, "encoder_mask": mask}
+
+    def step(self, params, tokens, state, t):
+        logits, cache = self.module.apply(
+            {"params": params}, tokens[:, None], state["cache"], jnp.asarray(t + 1, jnp.int32),
+            state["encoder_mask"], method="extend")
+        return logits[:, 0].astype(jnp.float32), {"cache": cache, "encoder_mask": state["encoder_mask"]}
+
+
+def adapter_for(loaded, max_new_tokens: int):
+    if loaded.is_encoder_decoder:
+        start = loaded.config.decoder_start_token_id
+        if start is None:
+            start = loaded.config.pad_token_id
+        return EncoderDecoder(loaded.module, max_new_tokens, int(start))
+    return DecoderOnly(loaded.module, max_new_tokens)

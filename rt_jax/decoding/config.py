@@ -1,0 +1,75 @@
+"""Decoding settings and their validation (runs before anything is compiled)."""
+import dataclasses
+from typing import Literal
+
+from rt_jax.errors import UserError
+
+STRATEGIES = ("greedy", "beam", "sample")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    """How to decode. Frozen (hashable) so that compiled decoders are cached per config.
+
+    strategy: "greedy", "beam" (transformers' beam search semantics) or "sample".
+    num_return_sequences: beams returned per prompt (beam) or samples drawn per prompt (sample).
+    stop_strings: generation of a row stops once its tokens end with the encoding of one of
+      these strings (e.g. Fine-tune-CoT's "END"); the text is cut right after the string.
+    batch_size: prompts per compiled batch (rows = batch_size * num_beams or * samples).
+    """
+
+    strategy: Literal["greedy", "beam", "sample"] = "greedy"
+    max_new_tokens: int = 128
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    early_stopping: bool | str = False
+    num_return_sequences: int = 1
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+    stop_strings: tuple[str, ...] = ()
+    eos_token_id: int | None = None  # None: the tokenizer's / model config's
+    batch_size: int = 16
+    min_prompt_bucket: int = 16
+    show_progress: bool = False
+
+    @property
+    def rows_per_prompt(self) -> int:
+        if self.strategy == "beam":
+            return self.num_beams
+        if self.strategy == "sample":
+            return self.num_return_sequences
+        return 1
+
+
+def validate(config: DecodeConfig) -> DecodeConfig:
+    """Raises UserError naming the field and what was expected."""
+    c = config
+    if c.strategy not in STRATEGIES:
+        raise UserError(f"decoding strategy={c.strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    if c.max_new_tokens < 1:
+        raise UserError(f"decoding max_new_tokens={c.max_new_tokens}: expected >= 1")
+    if c.num_beams < 1:
+        raise UserError(f"decoding num_beams={c.num_beams}: expected >= 1")
+    if c.num_return_sequences < 1:
+        raise UserError(f"decoding num_return_sequences={c.num_return_sequences}: expected >= 1")
+    if c.strategy == "beam" and c.num_return_sequences > c.num_beams:
+        raise UserError(
+            f"decoding num_return_sequences={c.num_return_sequences}: expected <= num_beams={c.num_beams}"
+        )
+    if c.strategy != "sample" and c.strategy != "beam" and c.num_return_sequences != 1:
+        raise UserError("decoding num_return_sequences: greedy decoding returns exactly 1 sequence")
+    if not (c.temperature >= 0.0):
+        raise UserError(f"decoding temperature={c.temperature}: expected >= 0")
+    if not (0.0 < c.top_p <= 1.0):
+        raise UserError(f"decoding top_p={c.top_p}: expected a value in (0, 1]")
+    if c.top_k < 0:
+        raise UserError(f"decoding top_k={c.top_k}: expected >= 0 (0 = off)")
+    if c.early_stopping not in (True, False, "never"):
+        raise UserError(f"decoding early_stopping={c.early_stopping!r}: expected True, False or 'never'")
+    if c.batch_size < 1:
+        raise UserError(f"decoding batch_size={c.batch_size}: expected >= 1")
+    if any(not s for s in c.stop_strings):
+        raise UserError("decoding stop_strings: expected non-empty strings")
+    return c

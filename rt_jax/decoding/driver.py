@@ -1,0 +1,217 @@
+"""Batched decoding of any number of prompts: tokenise, bucket, run the compiled loop, detokenise."""
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from rt_jax.decoding import adapters, batching, beam_search, sampling, stopping
+from rt_jax.decoding.config import DecodeConfig, validate
+from rt_jax.errors import UserError
+
+REASONS = {sampling.EOS: "eos", sampling.STOP: "stop", sampling.LENGTH: "length"}
+DATA_AXES = ("data", "fsdp")
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    """One completion. tokens: generated ids (ending with EOS when finish_reason is "eos");
+    text: their decoding without special tokens, cut right after a stop string if any;
+    score: beam score (log-prob / length**length_penalty), None for greedy and sampling."""
+
+    text: str
+    tokens: tuple[int, ...]
+    finish_reason: str  # "eos" | "stop" | "length"
+    score: float | None = None
+
+
+def context_length(model_config) -> int | None:
+    """Most positions a decoder-only model can attend over; None when unbounded (T5)."""
+    if getattr(model_config, "is_encoder_decoder", False):
+        return None
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(model_config, name, None)
+        if value:
+            return int(value)
+    return None
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    return list(tokenizer.encode(text))
+
+
+class Decoder:
+    """Compiled decoding of one model with one DecodeConfig. Reuse it: each (batch bucket,
+    prompt bucket) pair compiles once. `mesh`: batch rows are split over its data/fsdp axes;
+    `param_shardings`: a pytree of shardings for `loaded.params` (e.g. from training)."""
+
+    def __init__(self, loaded, config: DecodeConfig, mesh=None, param_shardings=None):
+        self.loaded, self.config = loaded, validate(config)
+        self.adapter = adapters.adapter_for(loaded, config.max_new_tokens)
+        tok, mcfg = loaded.tokenizer, loaded.config
+        eos = config.eos_token_id
+        if eos is None:
+            eos = getattr(tok, "eos_token_id", None)
+        if eos is None:
+            eos = getattr(mcfg, "eos_token_id", None)
+        self.eos_id = -3 if eos is None else int(eos)  # -3 never matches a token
+        pad = getattr(tok, "pad_token_id", None)
+        self.pad_id = int(pad if pad is not None else (eos if eos is not None else 0))
+        self.patterns = stopping.stop_patterns(tok, config.stop_strings)
+        self.context = context_length(mcfg)
+        self.mesh = mesh
+        self.params = loaded.params if param_shardings is None else jax.device_put(loaded.params, param_shardings)
+        if config.strategy == "beam":
+            fn = functools.partial(beam_search.beam_loop, self.adapter, config)
+            self._run = jax.jit(lambda p, ids, m, lim, keys: fn(p, ids, m, lim, self.eos_id, self.patterns))
+        else:
+            fn = functools.partial(sampling.decode_loop, self.adapter, config)
+            self._run = jax.jit(
+                lambda p, ids, m, lim, keys: fn(p, ids, m, lim, keys, self.eos_id, self.pad_id, self.patterns))
+
+    def _shards(self) -> int:
+        if self.mesh is None:
+            return 1
+        return int(np.prod([self.mesh.shape[a] for a in DATA_AXES if a in self.mesh.shape]))
+
+    def _put(self, x):
+        if self.mesh is None:
+            return jnp.asarray(x)
+        axes = tuple(a for a in DATA_AXES if a in self.mesh.shape)
+        return jax.device_put(x, NamedSharding(self.mesh, PartitionSpec(axes)))
+
+    def check_prompts(self, prompts: list[list[int]]) -> None:
+        if not prompts:
+            raise UserError("decoding: expected at least one prompt, got an empty list")
+        for i, p in enumerate(prompts):
+            if not p:
+                raise UserError(f"decoding: prompt {i} is empty after tokenisation")
+            if self.context is not None and len(p) >= self.context:
+                raise UserError(
+                    f"decoding: prompt {i} has {len(p)} tokens; expected fewer than the model's "
+                    f"context of {self.context}")
+
+    def decode_ids(self, prompts: list[list[int]], key=None, progress=None) -> list[list[tuple]]:
+        """Per prompt, config.num_return_sequences tuples (tokens, finish_reason, score), in
+        input order. key: PRNG key for sampling (default PRNGKey(config.seed))."""
+        self.check_prompts(prompts)
+        c = self.config
+        per_row = c.rows_per_prompt
+        base_key = jax.random.PRNGKey(c.seed) if key is None else key
+        results: list = [None] * len(prompts)
+        groups = batching.batches_by_length([len(p) for p in prompts], c.batch_size)
+        for group in groups:
+            batch = [prompts[i] for i in group]
+            length = batching.bucket(max(map(len, batch)), c.min_prompt_bucket)
+            item_rows = batching.bucket(len(batch), 1, 1)
+            if c.strategy != "beam":
+                item_rows = max(item_rows, -(-self._shards() // per_row))
+            ids, mask = batching.pad_prompts(batch, length, item_rows, self.pad_id, self.adapter.pad_side)
+            limits = np.full((item_rows,), c.max_new_tokens, np.int32)
+            for j, p in enumerate(batch):
+                if self.context is not None:
+                    limits[j] = min(c.max_new_tokens, self.context - len(p))
+            limits[len(batch):] = 1  # filler rows stop at once
+            indices = list(group) + [0] * (item_rows - len(batch))
+            keys = _row_keys(base_key, indices, per_row if c.strategy == "sample" else 1)
+            if c.strategy == "sample":
+                ids, mask, limits = (np.repeat(a, per_row, axis=0) for a in (ids, mask, limits))
+            if c.strategy == "beam":
+                ids, mask, limits = self._pad_to_shards(ids, mask, limits)
+            tokens, lengths, third = jax.device_get(self._run(
+                self.params, self._put(ids), self._put(mask), self._put(limits), keys))
+            self._collect(results, group, tokens, lengths, third, per_row)
+            if progress is not None:
+                progress.update(len(group))
+        return results
+
+    def _pad_to_shards(self, ids, mask, limits):
+        rows = batching.bucket(ids.shape[0], 1, self._shards())
+        extra = rows - ids.shape[0]
+        if extra:
+            ids = np.concatenate([ids, np.repeat(ids[-1:], extra, 0)])
+            mask = np.concatenate([mask, np.repeat(mask[-1:], extra, 0)])
+            limits = np.concatenate([limits, np.ones(extra, np.int32)])
+        return ids, mask, limits
+
+    def _collect(self, results, group, tokens, lengths, third, per_row):
+        beam = self.config.strategy == "beam"
+        for j, index in enumerate(group):
+            outs = []
+            for r in range(self.config.num_return_sequences):
+                if beam:
+                    seq, n, score = tokens[j, r], int(lengths[j, r]), float(third[j, r])
+                    reason = self._beam_reason(seq[:n])
+                else:
+                    row = j * per_row + r
+                    seq, n, score = tokens[row], int(lengths[row]), None
+                    reason = REASONS[int(third[row])]
+                outs.append((tuple(int(x) for x in seq[:n]), reason, score))
+            results[index] = outs
+
+    def _beam_reason(self, seq) -> str:
+        if len(seq) and seq[-1] == self.eos_id:
+            return "eos"
+        if self.patterns.shape[0] and len(seq):
+            window = np.full((self.patterns.shape[1],), -1, np.int64)
+            tail = seq[-self.patterns.shape[1]:]
+            window[len(window) - len(tail):] = tail
+            if bool(stopping.matches_stop(jnp.asarray(window), self.patterns)):
+                return "stop"
+        return "length"
+
+    def decode_texts(self, prompts: list[str], key=None) -> list[Decoded]:
+        """Decoded completions, prompt-major: prompt i's num_return_sequences completions are
+        at [i * n, (i + 1) * n)."""
+        if not prompts:
+            raise UserError("decoding: expected at least one prompt, got an empty list")
+        tok = self.loaded.tokenizer
+        ids = [_encode(tok, p) for p in prompts]
+        progress = None
+        if self.config.show_progress:
+            from tqdm import tqdm
+            progress = tqdm(total=len(prompts), desc="decoding", unit="prompt")
+        try:
+            per_prompt = self.decode_ids(ids, key=key, progress=progress)
+        finally:
+            if progress is not None:
+                progress.close()
+        return [self._to_text(*out) for outs in per_prompt for out in outs]
+
+    def _to_text(self, tokens, reason, score) -> Decoded:
+        text = self.loaded.tokenizer.decode(list(tokens), skip_special_tokens=True)
+        if self.config.stop_strings:
+            text, found = stopping.cut_at_stop(text, self.config.stop_strings)
+            if found:
+                reason = "stop"
+        return Decoded(text, tokens, reason, score)
+
+
+def _row_keys(base_key, indices, samples):
+    """Key of sample s of prompt i: fold_in(fold_in(base, i), s), independent of batching."""
+    idx = jnp.asarray(np.repeat(np.asarray(indices, np.int32), samples))
+    sub = jnp.asarray(np.tile(np.arange(samples, dtype=np.int32), len(indices)))
+    return jax.vmap(lambda i, s: jax.random.fold_in(jax.random.fold_in(base_key, i), s))(idx, sub)
+
+
+_DECODERS: dict = {}
+
+
+def get_decoder(loaded, config: DecodeConfig, mesh=None, param_shardings=None) -> Decoder:
+    """A cached Decoder per (model, config, mesh), so repeated calls reuse compilations."""
+    key = (id(loaded), config, id(mesh), id(param_shardings))
+    entry = _DECODERS.get(key)
+    if entry is None or entry[0] is not loaded:
+        entry = (loaded, Decoder(loaded, config, mesh, param_shardings))
+        _DECODERS[key] = entry
+    return entry[1]
+
+
+def decode_texts(loaded, prompts: list[str], config: DecodeConfig = DecodeConfig(), key=None,
+                 mesh=None, param_shardings=None) -> list[Decoded]:
+    """Decode every prompt (any number) with `config`; input order kept, prompt-major when
+    config.num_return_sequences > 1. Bad settings or prompts raise UserError before compiling."""
+    validate(config)
+    return get_decoder(loaded, config, mesh, param_shardings).decode_texts(prompts, key=key)
