@@ -1,0 +1,56 @@
+"""Choosing fine-tuning rationales from the cache, exactly as the paper does.
+
+For each training sample: its first `max_per_sample` completions (completion_index order; D = 1 for
+Fine-tune-CoT, D = 2..64 for diverse reasoning), then only the correct ones, optionally without
+repeated rationale texts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Iterable
+
+from rt_jax.teacher.record import Record
+from rt_jax.teacher.store import RationaleStore
+
+_CITED_OPTION = re.compile(r"\(([A-F])\)")
+
+
+def in_dataset_letters(record: Record) -> Record:
+    """The record with option letters cited as "(X)" in its rationale rewritten to the dataset's
+    letters. Only imported date-understanding logs need this: their options were shuffled differently
+    (`extra["letter_map"]`); the stored record itself is never changed."""
+    mapping = record.extra.get("letter_map")
+    if not mapping:
+        return record
+    rationale = _CITED_OPTION.sub(lambda m: f"({mapping.get(m.group(1), m.group(1))})",
+                                  record.reasoning_completion)
+    return dataclasses.replace(record, reasoning_completion=rationale)
+
+
+def select_rationales(store: RationaleStore, task: str, teacher: str, method: str,
+                      sample_indices: Iterable[int], max_per_sample: int = 1, correct_only: bool = True,
+                      dedupe: bool = False, problems: list[str] | None = None) -> list[Record]:
+    """Records for fine-tuning, ordered by (sample_index in the given order, completion_index).
+
+    `sample_indices` should be the training split. The first `max_per_sample` completions are taken
+    *before* filtering for correctness, as in the paper (a sample with 1 correct out of its first 8
+    contributes 1). `dedupe` drops rationales whose stripped text repeats an earlier one of the
+    same sample.
+    """
+    if max_per_sample < 1:
+        raise ValueError(f"max_per_sample must be >= 1, got {max_per_sample}")
+    grouped = store.by_sample(teacher, method, task, problems)
+    chosen = []
+    for sample_index in sample_indices:
+        seen = set()
+        for rec in grouped.get(sample_index, [])[:max_per_sample]:
+            if correct_only and not rec.correct:
+                continue
+            if dedupe:
+                text = rec.reasoning_completion.strip()
+                if text in seen:
+                    continue
+                seen.add(text)
+            chosen.append(in_dataset_letters(rec))
+    return chosen
