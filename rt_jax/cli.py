@@ -2,7 +2,7 @@
 import sys
 from typing import Callable, Sequence
 
-from absl import app
+from absl import app, flags
 
 from rt_jax.errors import UserError
 
@@ -17,8 +17,20 @@ def run_main(main: Callable[[Sequence[str]], int | None]) -> None:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
 
+    def parse_flags(argv):
+        # Config files and --config.x=y overrides are parsed here, before main: their errors
+        # (unknown task in a config file, wrong type, unknown field) get one line too.
+        try:
+            return flags.FLAGS(argv)
+        except (UserError, flags.Error) as e:
+            message = str(e)
+        except (AttributeError, KeyError) as e:  # ml_collections: override of a field the config lacks
+            message = f"unknown config field {str(e).strip(chr(34))} in a --config.* flag; check the config file's fields"
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
     try:
-        app.run(guarded)
+        app.run(guarded, flags_parser=parse_flags)
     except app.UsageError as e:  # unknown or malformed flags
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -1,0 +1,91 @@
+"""configs/: every method and student of the paper resolves; bad input gives one line."""
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+from rt_jax import paper_results
+from rt_jax.errors import UserError
+from rt_jax.tasks import TASKS
+
+
+def load_config_file(name):
+    spec = importlib.util.spec_from_file_location(f"test_config_{name}", REPO_ROOT / "configs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+paper = load_config_file("paper")
+base = load_config_file("base")
+
+
+@pytest.mark.parametrize("method,epochs,degree,teacher_method", [
+    ("zs", 0, 1, None), ("zs_cot", 0, 1, None), ("fs_cot", 0, 1, None), ("ft", 20, 1, None),
+    ("ft_cot", 20, 1, "zs_cot"), ("ft_cot_t70_1aug", 20, 1, "zs_cot_t70"), ("ft_cot_t70_64aug", 20, 64, "zs_cot_t70")])
+def test_methods(method, epochs, degree, teacher_method):
+    c = paper.get_config(f"svamp,{method},gpt2")
+    assert (c.task, c.method, c.student) == ("svamp", method, "gpt2")
+    assert c.train.num_epochs == epochs and c.num_rationales == degree
+    if teacher_method:  # the cache shard the rationales come from: greedy or temperature 0.7
+        assert c.teacher_method == teacher_method
+    # everything not method-specific keeps the paper's defaults from base.py
+    b = base.get_config()
+    assert (c.train.learning_rate, c.train.batch_size, c.eval.strategy) == (3e-4, 8, "greedy") == (
+        b.train.learning_rate, b.train.batch_size, b.eval.strategy)
+
+
+def test_every_student_and_task_resolves():
+    students = load_config_file("students").STUDENTS
+    assert set(students) == set(paper_results.STUDENT_SIZES)  # the report knows each one's size
+    for task in TASKS:
+        for student in students:
+            c = paper.get_config(f"task={task},method=ft_cot_t70_8aug,student={student},seed=2")
+            assert (c.task, c.student, c.seed, c.num_rationales) == (task, student, 2, 8)
+    big = paper.get_config("multiarith,ft,flan-t5-xl")
+    assert (big.mesh.fsdp, big.mesh.data, big.train.remat, big.train.max_seq_len) == (-1, 1, "full", 512)
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("nosuchtask,ft,gpt2", "unknown task 'nosuchtask'; expected one of: single_eq, addsub,"),
+    ("multiarith,sft,gpt2", "unknown method 'sft'; expected one of: zs, zs_cot, fs_cot, ft, ft_cot, ft_cot_t70_{D}aug"),
+    ("multiarith,ft_cot_t70_128aug,gpt2", "unknown method 'ft_cot_t70_128aug'"),
+    ("multiarith,ft,gpt3", "unknown student 'gpt3'; expected one of: gpt2, gpt2-medium,"),
+    ("multiarith,ft,gpt2,x", "seed 'x' is not an integer"),
+    ("lr=3", "unknown key 'lr'; expected one of task, method, student, seed"),
+])
+def test_bad_config_args(arg, message):
+    with pytest.raises(UserError) as e:
+        paper.get_config(arg)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+APP = """
+from absl import flags
+from ml_collections import config_flags
+from rt_jax.cli import run_main
+config_flags.DEFINE_config_file("config", None, "run config")
+def main(argv):
+    print("batch", flags.FLAGS.config.train.batch_size)
+run_main(main)
+"""
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--config=configs/paper.py:multiarith,ft,gpt9"], "error: unknown student 'gpt9'; expected one of: gpt2,"),
+    (["--config=configs/paper.py:multiarith", "--config.train.batch_size=abc"],
+     "error: flag --config.train.batch_size=abc: invalid literal for int()"),
+    (["--config=configs/paper.py:multiarith", "--config.train.nope=1"], "error: unknown config field 'nope'"),
+])
+def test_command_line_config_errors(tmp_path, flags, expected):
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    out = subprocess.run([sys.executable, str(app), *flags], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), out.stderr
+    ok = subprocess.run([sys.executable, str(app), "--config=configs/paper.py:multiarith", "--config.train.batch_size=16"],
+                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.strip() == "batch 16"
