@@ -1,0 +1,120 @@
+"""Training (prompt, target) text pairs of a task and method, as the paper builds them.
+
+- `ft`: the gold answers of the training questions (vanilla fine-tuning).
+- `ft_cot`: the teacher's greedy Zero-shot-CoT rationale (cache method `zs_cot`, completion 0),
+  kept only where the teacher's answer was correct.
+- `ft_cot_t70_<D>aug` (diverse reasoning): the first D temperature-0.7 samples (cache method
+  `zs_cot_t70`), each correct one a separate pair.
+The target's answer is always the dataset's gold answer (as the reference does); the rationale
+is the teacher's reasoning completion. Formatting is rt_jax.formats'.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+
+from rt_jax import formats
+from rt_jax.errors import UserError
+from rt_jax.tasks import load_dataset, load_split
+from rt_jax.teacher.select import select_rationales
+from rt_jax.teacher.store import RationaleStore
+
+GREEDY_TEACHER_METHOD = "zs_cot"
+DIVERSE_TEACHER_METHOD = "zs_cot_t70"
+_DIVERSE = re.compile(r"^ft_cot_t70_(\d+)aug$")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingPair:
+    sample_index: int
+    prompt: str
+    target: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RationaleSource:
+    """Where a method's rationales come from in the teacher cache."""
+
+    teacher_method: str  # cache method: zs_cot (greedy) or zs_cot_t70 (temperature 0.7)
+    num_rationales: int  # D: completions considered per question (before the correctness filter)
+
+
+def rationale_source(method: str) -> RationaleSource | None:
+    """None for vanilla fine-tuning (`ft`); the cache method and D for the CoT methods."""
+    if method == "ft":
+        return None
+    if method == "ft_cot":
+        return RationaleSource(GREEDY_TEACHER_METHOD, 1)
+    m = _DIVERSE.match(method)
+    if m and int(m.group(1)) >= 1:
+        return RationaleSource(DIVERSE_TEACHER_METHOD, int(m.group(1)))
+    raise UserError(f"--config.method={method!r}: expected ft, ft_cot or ft_cot_t70_<D>aug for training")
+
+
+def model_type(is_encoder_decoder: bool) -> str:
+    return formats.ENCODER_DECODER if is_encoder_decoder else formats.DECODER
+
+
+def split_validation(sample_indices: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, validation) sample indices: a seeded random `fraction` of the questions (at least
+    one when fraction > 0) held out, both sorted. All rationales of a question stay on one side."""
+    indices = sorted(int(i) for i in sample_indices)
+    if not 0.0 <= fraction < 1.0:
+        raise UserError(f"--config.eval.validation_fraction={fraction}: expected a value in [0, 1)")
+    if fraction == 0.0 or not indices:
+        return indices, []
+    count = min(len(indices) - 1, max(1, round(fraction * len(indices))))
+    held = set(np.random.default_rng([seed, 0x7A11D]).choice(indices, size=count, replace=False).tolist())
+    return [i for i in indices if i not in held], sorted(held)
+
+
+def build_training_pairs(
+    task: str,
+    method: str,
+    *,
+    data_dir: str | os.PathLike,
+    is_encoder_decoder: bool,
+    teacher_cache_dir: str | os.PathLike | None = None,
+    teacher: str = "text-davinci-002",
+    sample_indices: Sequence[int] | None = None,
+    split: str = "default",
+    template: str | None = None,
+    problems: list[str] | None = None,
+) -> list[TrainingPair]:
+    """Pairs of the training questions (`sample_indices`, default: the split's train part), in
+    (question, completion_index) order. `template` overrides the method's rt_jax.formats template.
+
+    Raises UserError when nothing is left to train on, naming the task, method and filter.
+    """
+    dataset = load_dataset(task, data_dir)
+    if sample_indices is None:
+        sample_indices = load_split(task, data_dir, split).train
+    kind = model_type(is_encoder_decoder)
+    fmt_name = template or method
+    source = rationale_source(method)
+    pairs = []
+    if source is None:
+        for ex in dataset.select(sample_indices):
+            f = formats.format_example(fmt_name, kind, ex.question, ex.answer)
+            pairs.append(TrainingPair(ex.sample_index, f.prompt, f.target))
+        filter_text = "questions with a gold answer"
+    else:
+        if not teacher_cache_dir:
+            raise UserError(f"--config.teacher_cache_dir is empty: method {method} needs teacher rationales")
+        store = RationaleStore(teacher_cache_dir)
+        records = select_rationales(store, task, teacher, source.teacher_method, sample_indices,
+                                    max_per_sample=source.num_rationales, correct_only=True, problems=problems)
+        for rec in records:
+            ex = dataset[rec.sample_index]
+            f = formats.format_example(fmt_name, kind, ex.question, ex.answer, rec.reasoning_completion)
+            pairs.append(TrainingPair(ex.sample_index, f.prompt, f.target))
+        filter_text = (f"correct rationales among the first {source.num_rationales} completion(s) of "
+                       f"{teacher}/{source.teacher_method} in {store.shard_path(teacher, source.teacher_method, task)}")
+    if not pairs:
+        raise UserError(f"no training examples for task {task}, method {method}: 0 of {len(sample_indices)} "
+                        f"training questions have {filter_text}")
+    return pairs

@@ -1,0 +1,108 @@
+"""Training pairs from the real MultiArith data and Kojima et al.'s teacher log."""
+import re
+
+import pytest
+
+from rt_jax.data.pairs import build_training_pairs, split_validation
+from rt_jax.errors import UserError
+from rt_jax.tasks import load_split
+from rt_jax.teacher.import_kojima import import_log
+from rt_jax.teacher.record import Record
+from rt_jax.teacher.store import RationaleStore
+
+LOG = "raw/kojima_zero_shot_cot/log/multiarith_zero_shot_cot.log"
+
+
+@pytest.fixture(scope="module")
+def kojima_cache(data_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
+    problems = []
+    import_log(RationaleStore(root), data_dir / LOG, data_dir, problems)
+    assert not problems
+    return root
+
+
+def _train_questions_kojima_got_right(data_dir, multiarith_raw):
+    """Straight from the log text: train questions with a block whose pred_mode equals GT."""
+    train = set(load_split("multiarith", data_dir).train)
+    by_question = {}
+    for i, row in enumerate(multiarith_raw):
+        by_question.setdefault(row["sQuestion"].strip(), []).append(i)
+    right = set()
+    for block in (data_dir / LOG).read_text().split("*" * 25 + "\n"):
+        q = re.search(r"^Q: (.*?)\nA: ", block, re.S | re.M)
+        if q and re.search(r"^pred_mode : (.*)$", block, re.M)[1] == re.search(r"^GT : (.*)$", block, re.M)[1]:
+            right.update(i for i in by_question[q[1].strip()] if i in train)
+    return right
+
+
+def test_vanilla_pairs_are_the_gold_answers(data_dir, multiarith_raw):
+    train = load_split("multiarith", data_dir).train
+    for enc_dec, (p_fmt, t_fmt) in ((False, ("{} ###", " {}")), (True, ("{}", "{}"))):
+        pairs = build_training_pairs("multiarith", "ft", data_dir=data_dir, is_encoder_decoder=enc_dec)
+        assert [p.sample_index for p in pairs] == train
+        for p in pairs:
+            row = multiarith_raw[p.sample_index]
+            assert p.prompt == p_fmt.format(row["sQuestion"].strip())
+            assert p.target == t_fmt.format(int(row["lSolutions"][0]))
+
+
+def test_ft_cot_pairs_are_the_correct_teacher_rationales(data_dir, multiarith_raw, kojima_cache):
+    pairs = build_training_pairs("multiarith", "ft_cot", data_dir=data_dir, is_encoder_decoder=False,
+                                 teacher_cache_dir=kojima_cache)
+    assert {p.sample_index for p in pairs} == _train_questions_kojima_got_right(data_dir, multiarith_raw)
+    assert len(pairs) == len({p.sample_index for p in pairs})  # D = 1
+    log_text = (data_dir / LOG).read_text()
+    for p in pairs:
+        row = multiarith_raw[p.sample_index]
+        assert p.prompt == row["sQuestion"].strip() + " ###"
+        rationale, answer = re.fullmatch(r" (.*) --> (\S+)", p.target, re.S).groups()
+        assert answer == str(int(row["lSolutions"][0]))
+        assert rationale == rationale.strip() and rationale in log_text
+
+
+def _record(sample_index, completion_index, correct, method="zs_cot_t70"):
+    return Record(teacher="t", method=method, task="multiarith", sample_index=sample_index,
+                  completion_index=completion_index, reasoning_prompt="", reasoning_completion=f" r{completion_index}.",
+                  answer_prompt="", answer_completion="", reasoning_finish_reason=None,
+                  answer_finish_reason=None, prediction=None, correct=correct)
+
+
+def test_diverse_reasoning_takes_the_first_d_then_the_correct(data_dir, tmp_path):
+    train = load_split("multiarith", data_dir).train
+    a, b = train[0], train[1]
+    with RationaleStore(tmp_path).writer("t", "zs_cot_t70", "multiarith") as w:
+        for c, ok in enumerate([False, True, True, False, True]):
+            w.append(_record(a, c, ok))
+        for c, ok in enumerate([False, False, False, False, True]):
+            w.append(_record(b, c, ok))
+    pairs = build_training_pairs("multiarith", "ft_cot_t70_4aug", data_dir=data_dir, is_encoder_decoder=True,
+                                 teacher_cache_dir=tmp_path, teacher="t")
+    assert [(p.sample_index, p.target.split(" -->")[0]) for p in pairs] == [(a, "r1."), (a, "r2.")]
+    eight = build_training_pairs("multiarith", "ft_cot_t70_8aug", data_dir=data_dir, is_encoder_decoder=True,
+                                 teacher_cache_dir=tmp_path, teacher="t")
+    assert [p.sample_index for p in eight] == [a, a, a, b]
+
+
+def test_empty_training_set_names_task_method_and_filter(data_dir, tmp_path):
+    train = load_split("multiarith", data_dir).train
+    with RationaleStore(tmp_path).writer("t", "zs_cot", "multiarith") as w:
+        w.append(_record(train[0], 0, False, method="zs_cot"))
+    with pytest.raises(UserError, match=r"task multiarith, method ft_cot: 0 of 420 .*correct rationales.*t/zs_cot"):
+        build_training_pairs("multiarith", "ft_cot", data_dir=data_dir, is_encoder_decoder=False,
+                             teacher_cache_dir=tmp_path, teacher="t")
+    with pytest.raises(UserError, match="teacher_cache_dir"):
+        build_training_pairs("multiarith", "ft_cot", data_dir=data_dir, is_encoder_decoder=False)
+    with pytest.raises(UserError, match="method='zs'"):
+        build_training_pairs("multiarith", "zs", data_dir=data_dir, is_encoder_decoder=False)
+
+
+def test_validation_split_is_seeded_and_disjoint():
+    indices = list(range(100, 520))
+    train, val = split_validation(indices, 0.1, seed=3)
+    assert len(val) == 42 and sorted(train + val) == indices and not set(train) & set(val)
+    assert split_validation(indices, 0.1, seed=3) == (train, val)
+    assert split_validation(indices, 0.1, seed=4)[1] != val
+    assert split_validation(indices, 0.0, seed=3) == (indices, [])
+    with pytest.raises(UserError, match="validation_fraction"):
+        split_validation(indices, 1.0, seed=0)
