@@ -26,7 +26,7 @@ class Dataset:
     examples: tuple[Example, ...]
     size: int
     missing: tuple[str, ...] = ()
-    source_files: tuple[str, ...] = ()
+    source_files: tuple[str, ...] = ()  # the files it was built from
 
     @functools.cached_property
     def _by_index(self) -> dict[int, Example]:
@@ -92,4 +92,4 @@ def _build(task: str, located: tuple, missing: tuple[str, ...]) -> Dataset:
             examples += [Example(offset + i, q, a) for i, (q, a) in enumerate(rows)]
         offset += part.rows
     return Dataset(task, tuple(examples), info.size, missing,
-                   tuple(stamp[0] if stamp else part.path for part, stamp in zip(info.parts, located)))
+                   tuple(stamp[0] for stamp in located if stamp is not None))

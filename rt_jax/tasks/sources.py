@@ -114,7 +114,7 @@ def download(source: SourceFile, cache_dir: os.PathLike | str | None = None,
 def missing_message(source: SourceFile, data_dir, cache_dir=None) -> str:
     place = pathlib.Path(data_dir) / source.path if data_dir else pathlib.Path(cache_dir or DEFAULT_CACHE_DIR) / source.path
     return (f"missing source file {source.path}: put it at {place} "
-            f"(download: curl -L -o {place} {source.url}), or pass download=True")
+            f"(curl -L -o {place} {source.url}), or let rt_jax fetch it (download=True, --download)")
 
 
 def locate(path: str, data_dir, cache_dir=None, download_missing: bool = False,
