@@ -1,4 +1,5 @@
-"""The paper's methods and what each one changes in a run's config.
+"""The paper's methods and what each one changes in a run's config. (Which teacher-cache
+shard and how many rationales a method trains on is rt_jax.data.pairs' `rationale_source`.)
 
 - zs: zero-shot, the student answers the question directly (no training).
 - zs_cot: Zero-shot-CoT, "Let's think step by step." (no training).
@@ -41,5 +42,5 @@ def overrides(method: str) -> tuple:
     if method == "ft":
         return (("eval.max_new_tokens", ANSWER_TOKENS),)
     if method == "ft_cot":
-        return (("num_rationales", 1), ("teacher_method", "zs_cot"), ("eval.max_new_tokens", RATIONALE_TOKENS))
-    return (("num_rationales", d), ("teacher_method", "zs_cot_t70"), ("eval.max_new_tokens", RATIONALE_TOKENS))
+        return (("num_rationales", 1), ("eval.max_new_tokens", RATIONALE_TOKENS))
+    return (("num_rationales", d), ("eval.max_new_tokens", RATIONALE_TOKENS))

@@ -48,8 +48,8 @@ def validate(task: str, method: str, student: str) -> None:
         raise UserError(f"unknown task {task!r}; expected one of: {', '.join(known_tasks())}")
     if not methods.is_known(method):
         raise UserError(f"unknown method {method!r}; expected one of: {', '.join(methods.NAMES)}")
-    if student not in students.STUDENTS:
-        raise UserError(f"unknown student {student!r}; expected one of: {', '.join(students.STUDENTS)}")
+    if student not in students.OVERRIDES:
+        raise UserError(f"unknown student {student!r}; expected one of: {', '.join(students.OVERRIDES)}")
 
 
 def apply(config, pairs) -> None:
@@ -72,8 +72,6 @@ def get_config(arg: str | None = None):
         raise UserError(f"--config=configs/paper.py:{arg}: seed {values['seed']!r} is not an integer") from None
     c = base.get_config()
     c.task, c.method, c.student, c.seed = task, method, student, seed
-    c.student_hub_id = students.STUDENTS[student].hub_id
-    c.teacher_method = "zs_cot"
-    apply(c, students.STUDENTS[student].overrides)
+    apply(c, students.OVERRIDES[student])
     apply(c, methods.overrides(method))
     return c
