@@ -3,6 +3,7 @@ import dataclasses
 import json
 import os
 import pathlib
+from typing import Callable
 
 import numpy as np
 
@@ -32,12 +33,12 @@ def split_path(task: str, data_dir, name: str = "default") -> pathlib.Path:
 
 
 def load_split(task: str, data_dir: os.PathLike | str | None, name: str = "default", *, cache_dir=None,
-               download: bool = False) -> Split:
+               download: bool = False, fetch: Callable[[str], bytes] | None = None) -> Split:
     """The split `name` of `task` (`splits/<task>__<name>.json`), checked: sorted, disjoint,
     every index in [0, dataset size)."""
     size = task_info(task).size
     filename = f"{task}__{name}.json"
-    path = sources.locate("splits/" + filename, data_dir, cache_dir, download)
+    path = sources.locate("splits/" + filename, data_dir, cache_dir, download, **({"fetch": fetch} if fetch else {}))
     if path is None:
         raise UserError(f"{split_path(task, data_dir or cache_dir or sources.DEFAULT_CACHE_DIR, name)}: split "
                         f"file not found; expected one of the reasoning-teacher splits ({', '.join(SPLIT_NAMES)}; "
