@@ -84,3 +84,11 @@ def task_info(task: str) -> TaskInfo:
         return TASK_INFO[task]
     except (KeyError, TypeError):
         raise UserError(f"unknown task {task!r}; expected one of: {', '.join(TASKS)}") from None
+
+
+def register_task(info: TaskInfo) -> None:
+    """Adds a task beyond the paper's 12 (the offline demo's synthetic `arith_small`), so that
+    load_dataset, load_split and score know it; TASKS stays the paper's 12."""
+    if info.key in TASKS:
+        raise ValueError(f"{info.key!r} is a paper task; it cannot be replaced")
+    TASK_INFO[info.key] = info

@@ -15,10 +15,19 @@ found that a phrasing dropping steps pulls greedy decoding onto it and ruins acc
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import pathlib
 import random
+import re
 from typing import Sequence
 
+from rt_jax.errors import UserError
+
 TASK_NAME = "arith_small"
+DATA_FILE = f"synthetic/{TASK_NAME}.json"  # under a data_dir, beside raw/ and splits/
+COT_TRIGGER = "Let's think step by step."
+_REASONING_PROMPT = re.compile(r"Q: (.*)\nA: " + re.escape(COT_TRIGGER), re.S)
 
 _NAMES = ("Gus", "Ada", "Liv", "Max", "Noa", "Eli", "Mia", "Tom", "Zoe", "Sam", "Ben", "Ivy")
 _OBJECTS = ("pens", "apples", "coins", "cards", "shells", "books", "cups", "stones", "keys", "eggs")
@@ -107,28 +116,28 @@ def render_rationale(problem: Problem, states: Sequence[int], phrasing: int = 0)
     return " " + opening.format(start=states[0]) + " ".join(parts)
 
 
-@dataclasses.dataclass(frozen=True)
-class TeacherOutput:
-    rationale: str  # the reasoning step's completion, e.g. " 7-3=4. 4+4=8."
-    answer: str  # the answer step's completion, e.g. " 8."
-    prediction: str  # the number it states, e.g. "8"
-
-
 @dataclasses.dataclass
 class RuleBasedTeacher:
-    """A stand-in for the large teacher on `arith_small`.
+    """A stand-in for the large teacher on `arith_small`, as a teacher backend
+    (`complete(prompts, max_tokens, temperature, seed) -> [Completion]`, like
+    rt_jax.teacher.backends), so rt_jax.teacher.generate fills the real cache with it.
 
-    `complete(problem, temperature, sample)` answers like Zero-shot-CoT: a rationale, then the
-    final number. Temperature 0 is greedy: the first phrasing, one fixed slip decision per
-    problem and seed. With probability `error_rate` a completion slips by one at one step and
-    carries the wrong count to the end, so its answer is wrong and the correctness filter drops it.
+    Reasoning step ("Q: <question>\nA: Let's think step by step."): a rationale. Greedy
+    (temperature 0) always uses the first phrasing; sampling picks one at random. With
+    probability `error_rate` a rationale slips by one at one step and carries the wrong count
+    to the end, so its answer is wrong and Fine-tune-CoT's correctness filter drops it.
+    Answer step (reasoning prompt + rationale + trigger): reads off the rationale's last count.
     """
 
+    problems: Sequence[Problem]
     error_rate: float = 0.2
     seed: int = 0
 
-    def complete(self, problem: Problem, temperature: float = 0.0, sample: int = 0) -> TeacherOutput:
-        rng = random.Random(f"{self.seed}/{problem.sample_index}/{temperature}/{sample}")
+    def __post_init__(self):
+        self._by_question = {p.question: p for p in self.problems}
+
+    def rationale(self, problem: Problem, temperature: float = 0.0, draw: int = 0) -> str:
+        rng = random.Random(f"{self.seed}/{problem.sample_index}/{temperature}/{draw}")
         phrasing = 0 if temperature == 0 else rng.randrange(len(PHRASINGS))
         states = _states(problem.start, problem.steps)
         if rng.random() < self.error_rate:
@@ -137,8 +146,56 @@ class RuleBasedTeacher:
             if slipped < 0:
                 slipped = states[k + 1] + 1
             states = states[:k + 1] + _states(slipped, problem.steps[k + 1:])
-        final = str(states[-1])
-        return TeacherOutput(render_rationale(problem, states, phrasing), f" {final}.", final)
+        return render_rationale(problem, states, phrasing)
 
-    def complete_many(self, problem: Problem, temperature: float, num_samples: int) -> list[TeacherOutput]:
-        return [self.complete(problem, temperature, i) for i in range(num_samples)]
+    def complete(self, prompts: list[str], max_tokens: int, temperature: float, seed: int | None = None):
+        from rt_jax.teacher.backends import Completion
+
+        out = []
+        for i, prompt in enumerate(prompts):
+            reasoning = _REASONING_PROMPT.fullmatch(prompt)
+            if reasoning:
+                problem = self._by_question.get(reasoning.group(1))
+                if problem is None:
+                    raise ValueError(f"the rule-based teacher knows no question {reasoning.group(1)!r}")
+                # Greedy ignores the seed (deterministic per problem); samples differ per draw.
+                draw = 0 if temperature == 0 else (seed or 0) + i
+                out.append(Completion(self.rationale(problem, temperature, draw), "stop"))
+            else:  # answer step: read the last count of the rationale
+                numbers = re.findall(r"\d+", prompt.rsplit(COT_TRIGGER, 1)[-1].rsplit("Therefore", 1)[0])
+                out.append(Completion(f" {numbers[-1]}." if numbers else " unknown.", "stop"))
+        return out
+
+
+# ---- the task in the rt_jax.tasks registry ----------------------------------------------------
+
+def data_path(data_dir: str | os.PathLike) -> pathlib.Path:
+    return pathlib.Path(data_dir) / DATA_FILE
+
+
+def write_task_files(data_dir: str | os.PathLike, problems: Sequence[Problem], train: Sequence[int],
+                     test: Sequence[int]) -> None:
+    """The dataset and its split under `data_dir`, as rt_jax.tasks reads the paper's tasks;
+    then registers the task with this size. Refuses to replace different existing files."""
+    rows = json.dumps([{"question": p.question, "answer": p.answer} for p in problems], indent=0) + "\n"
+    split = json.dumps({"train": list(train), "test": list(test)}) + "\n"
+    for path, text in ((data_path(data_dir), rows),
+                       (pathlib.Path(data_dir) / "splits" / f"{TASK_NAME}__default.json", split)):
+        if path.exists() and path.read_text(encoding="utf-8") != text:
+            raise UserError(f"{path}: already holds a different {TASK_NAME} dataset; choose another directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    register(len(problems))
+
+
+def _read_rows(path: pathlib.Path) -> list[tuple[str, str]]:
+    return [(row["question"], row["answer"]) for row in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def register(num_rows: int) -> None:
+    """Makes `arith_small` (with `num_rows` questions) a task of rt_jax.tasks."""
+    from rt_jax.tasks import registry
+
+    registry.register_task(registry.TaskInfo(
+        TASK_NAME, (registry.Part(DATA_FILE, num_rows, _read_rows),), "integer",
+        "\nTherefore, the answer (arabic numerals) is", kojima_log=""))

@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from rt_jax.errors import UserError
+
 from rt_jax.tasks import synthetic
 
 _VERB_SIGN = {"finds": 1, "gets": 1, "buys": 1, "loses": -1, "gives away": -1, "eats": -1}
@@ -46,18 +48,51 @@ def test_every_phrasing_writes_every_intermediate_count(phrasing):
         assert numbers[-1] == int(p.answer)
 
 
+def reasoning(question):
+    return f"Q: {question}\nA: Let's think step by step."
+
+
 def test_teacher_error_rate_and_consistency():
     problems = synthetic.make_problems(400, seed=2)
-    teacher = synthetic.RuleBasedTeacher(error_rate=0.25, seed=0)
-    outs = [(p, o) for p in problems for o in teacher.complete_many(p, 0.7, 4)]
-    wrong = sum(o.prediction != p.answer for p, o in outs)
-    assert 0.20 < wrong / len(outs) < 0.30  # 1600 samples: the slip rate is what was asked for
-    for p, o in outs:
-        assert o.answer == f" {o.prediction}."
-        assert int(re.findall(r"\d+", o.rationale)[-1]) == int(o.prediction)
-    phrasings_used = {o.rationale.split()[0].rstrip(".0123456789+-=") for _, o in outs}
-    assert len(phrasings_used) >= 3  # sampling varies the phrasing
-    # greedy is deterministic and uses one phrasing
-    assert teacher.complete(problems[0], 0.0) == teacher.complete(problems[0], 0.0, 0)
-    perfect = synthetic.RuleBasedTeacher(error_rate=0.0)
-    assert all(perfect.complete(p, 0.7, 1).prediction == p.answer for p in problems)
+    teacher = synthetic.RuleBasedTeacher(problems, error_rate=0.25, seed=0)
+    prompts = [reasoning(p.question) for p in problems for _ in range(4)]
+    rationales = [c.text for c in teacher.complete(prompts, 128, 0.7, seed=11)]
+    answers = [c.text for c in teacher.complete([f"{q}{r} Therefore, the answer is" for q, r in zip(prompts, rationales)],
+                                               32, 0.0)]
+    golds = [p.answer for p in problems for _ in range(4)]
+    wrong = sum(a != f" {g}." for a, g in zip(answers, golds))
+    assert 0.20 < wrong / len(golds) < 0.30  # 1600 samples: the slip rate is what was asked for
+    for r, a in zip(rationales, answers):
+        assert a == f" {re.findall(r'[0-9]+', r)[-1]}."  # the answer step reads off the last count
+    assert len({r.split()[0].rstrip(".0123456789+-=") for r in rationales}) >= 3  # sampling varies phrasing
+    # greedy is deterministic per question, whatever the seed
+    assert teacher.complete(prompts[:8], 128, 0.0, seed=1) == teacher.complete(prompts[:8], 128, 0.0, seed=2)
+    perfect = synthetic.RuleBasedTeacher(problems, error_rate=0.0)
+    assert [re.findall(r"[0-9]+", c.text)[-1] for c in perfect.complete([reasoning(p.question) for p in problems],
+                                                                        128, 0.7)] == [p.answer for p in problems]
+
+
+def test_task_files_registry_and_real_cache(tmp_path):
+    from rt_jax.tasks import TASKS, load_dataset, load_split, score
+    from rt_jax.teacher.generate import generate_rationales
+    from rt_jax.teacher.store import RationaleStore
+
+    problems, train, test = synthetic.make_split(60, 20, seed=5)
+    synthetic.write_task_files(tmp_path, problems, train, test)
+    assert "arith_small" not in TASKS  # the paper's 12 stay 12
+    ds = load_dataset("arith_small", tmp_path)
+    assert [(e.question, e.answer) for e in ds] == [(p.question, p.answer) for p in problems]
+    assert load_split("arith_small", tmp_path).test == test
+    assert score("arith_small", " 7-3=4. 4+4=8. --> 8", "8", answer_prefix="-->").correct
+    with pytest.raises(UserError, match="already holds a different arith_small dataset"):
+        synthetic.write_task_files(tmp_path, problems[::-1], train, test)
+
+    store = RationaleStore(tmp_path / "cache")
+    teacher = synthetic.RuleBasedTeacher(problems, error_rate=0.3)
+    generate_rationales(store, teacher, "arith_small", ds.select(train), "rule-based", num_completions=3,
+                        temperature=0.7, progress=False)
+    records = store.read("rule-based", "zs_cot_t70", "arith_small")
+    assert len(records) == 180
+    for rec in records:  # the cache's correctness flag agrees with solving the question independently
+        assert rec.correct == (int(rec.prediction) == solve_from_text(ds[rec.sample_index].question))
+    assert 0.15 < sum(not r.correct for r in records) / len(records) < 0.45
