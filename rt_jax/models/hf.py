@@ -1,0 +1,277 @@
+"""Hugging Face checkpoints in and out: from_pretrained, from_config, save_pretrained, logical_axes."""
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rt_jax.errors import UserError
+from rt_jax.models import convert
+from rt_jax.models.gpt2 import GPT2LM, GPT2Settings
+from rt_jax.models.t5 import T5LM, T5Settings
+
+CONFIG_FILE = "config.json"
+SAFETENSORS_FILE = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+TORCH_FILE = "pytorch_model.bin"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model")
+# What a hub download fetches: configs, weights (safetensors first) and tokenizer files.
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "merges.txt"]
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A student: the flax module, its plain params, the transformers config and a tokenizer."""
+    module: nn.Module
+    params: Any
+    config: Any
+    tokenizer: Any = None
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return isinstance(self.module, T5LM)
+
+
+def build_module(config, dtype=jnp.float32, param_dtype=jnp.float32, **options) -> nn.Module:
+    """The rt_jax module for a transformers config (options: remat, position_embedding for GPT-2)."""
+    model_type = getattr(config, "model_type", None)
+    if model_type == "gpt2":
+        return GPT2LM(GPT2Settings.from_hf(config, dtype=dtype, param_dtype=param_dtype, **options))
+    if model_type == "t5":
+        options.pop("position_embedding", None)
+        return T5LM(T5Settings.from_hf(config, dtype=dtype, param_dtype=param_dtype, **options))
+    raise UserError(f"model_type {model_type!r} is not supported; expected 'gpt2' or 't5' (T5 and Flan-T5)")
+
+
+def _init_variables(module: nn.Module, rng):
+    ids = jnp.zeros((1, 1), jnp.int32)
+    if isinstance(module, T5LM):
+        return module.init(rng, ids, decoder_input_ids=ids)
+    return module.init(rng, ids)
+
+
+def _boxed_shapes(module: nn.Module):
+    return jax.eval_shape(lambda rng: _init_variables(module, rng), jax.random.PRNGKey(0))["params"]
+
+
+def _is_box(x) -> bool:
+    return isinstance(x, nn.Partitioned)
+
+
+def param_shapes(module: nn.Module):
+    """ShapeDtypeStructs of the params (no memory used)."""
+    return nn.unbox(_boxed_shapes(module))
+
+
+def param_count(module: nn.Module) -> int:
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(param_shapes(module)))
+
+
+def logical_axes(loaded_or_module):
+    """Tree like .params whose leaves are tuples of logical axis names (None = not sharded)."""
+    module = getattr(loaded_or_module, "module", loaded_or_module)
+    return jax.tree.map(lambda b: tuple(b.names), _boxed_shapes(module), is_leaf=_is_box)
+
+
+def from_config(config, seed: int = 0, dtype=jnp.float32, param_dtype=jnp.float32, tokenizer=None,
+                **options) -> LoadedModel:
+    """A randomly initialised model (tests, benchmarks, the demo)."""
+    module = build_module(config, dtype, param_dtype, **options)
+    init = jax.jit(lambda rng: nn.unbox(_init_variables(module, rng)["params"]))
+    return LoadedModel(module, init(jax.random.PRNGKey(seed)), config, tokenizer)
+
+
+# ------------------------------------------------------------------------------ reading
+
+class _SafetensorsReader:
+    """Tensors of one or several (index.json) safetensors files, opened lazily."""
+
+    def __init__(self, files: list[pathlib.Path], source: str):
+        from safetensors import safe_open
+        self.source = source
+        self._handles = {}
+        self._where = {}
+        for f in files:
+            try:
+                handle = safe_open(str(f), framework="flax")
+            except Exception as e:  # corrupt or truncated file
+                raise UserError(f"{f}: not a readable safetensors file ({e})") from None
+            self._handles[f] = handle
+            for key in handle.keys():
+                self._where[key] = f
+        self.keys = set(self._where)
+
+    def shape(self, key):
+        return tuple(self._handles[self._where[key]].get_slice(key).get_shape())
+
+    def load(self, key):
+        return self._handles[self._where[key]].get_tensor(key)
+
+
+class _DictReader:
+    def __init__(self, state: dict, source: str):
+        self.source, self._state, self.keys = source, state, set(state)
+
+    def shape(self, key):
+        return tuple(self._state[key].shape)
+
+    def load(self, key):
+        return self._state[key]
+
+
+def _load_torch_state(path: pathlib.Path) -> dict:
+    try:
+        import torch
+    except ImportError:
+        raise UserError(f"{path}: reading pytorch_model.bin needs torch (pip install torch), "
+                        "or convert the checkpoint to model.safetensors") from None
+    try:
+        # weights_only: the unpickler refuses anything but tensors, so no code can run.
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(f"{path}: cannot be read as a weights-only torch checkpoint ({e})") from None
+    return {k: (v.float() if v.dtype == torch.bfloat16 else v).numpy() for k, v in state.items()}
+
+
+def _open_weights(directory: pathlib.Path):
+    if (directory / SAFETENSORS_FILE).is_file():
+        return _SafetensorsReader([directory / SAFETENSORS_FILE], str(directory / SAFETENSORS_FILE))
+    if (directory / SAFETENSORS_INDEX).is_file():
+        index_path = directory / SAFETENSORS_INDEX
+        try:
+            files = sorted(set(json.loads(index_path.read_text())["weight_map"].values()))
+        except (ValueError, KeyError, AttributeError) as e:
+            raise UserError(f"{index_path}: expected a JSON object with a weight_map ({e})") from None
+        for f in files:
+            if not (directory / f).is_file():
+                raise UserError(f"{directory / f}: listed in {SAFETENSORS_INDEX} but missing")
+        return _SafetensorsReader([directory / f for f in files], str(index_path))
+    if (directory / TORCH_FILE).is_file():
+        return _DictReader(_load_torch_state(directory / TORCH_FILE), str(directory / TORCH_FILE))
+    raise UserError(f"{directory}: no {SAFETENSORS_FILE}, {SAFETENSORS_INDEX} or {TORCH_FILE}")
+
+
+class _RenamedReader:
+    """GPT-2 checkpoints name tensors with or without the "transformer." prefix."""
+
+    def __init__(self, reader, is_gpt2: bool):
+        self.source = reader.source
+        self._reader = reader
+        self._names = {convert.normalize_key(k, is_gpt2): k for k in reader.keys}
+        self.keys = set(self._names)
+
+    def shape(self, key):
+        return self._reader.shape(self._names[key])
+
+    def load(self, key):
+        return self._reader.load(self._names[key])
+
+
+def _read_config(directory: pathlib.Path):
+    from transformers import AutoConfig
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: missing; a model directory needs a transformers config.json")
+    try:
+        model_type = json.loads(path.read_text(encoding="utf-8")).get("model_type")
+    except (ValueError, AttributeError) as e:
+        raise UserError(f"{path}: not a JSON object ({e})") from None
+    if model_type not in ("gpt2", "t5"):
+        raise UserError(f"{path}: model_type {model_type!r} is not supported; expected 'gpt2' or 't5'")
+    try:
+        return AutoConfig.from_pretrained(str(directory))
+    except Exception as e:
+        raise UserError(f"{path}: transformers cannot read this config ({e})") from None
+
+
+def load_tokenizer(directory: pathlib.Path):
+    """AutoTokenizer when the directory has tokenizer files, rt_jax's ByteTokenizer when it holds
+    one, else None."""
+    from rt_jax.models import byte_tokenizer
+    if byte_tokenizer.is_byte_tokenizer_dir(directory):
+        return byte_tokenizer.ByteTokenizer.from_pretrained(directory)
+    if not any((directory / f).is_file() for f in TOKENIZER_FILES):
+        return None
+    from transformers import AutoTokenizer
+    try:
+        return AutoTokenizer.from_pretrained(str(directory))
+    except Exception as e:
+        raise UserError(f"{directory}: tokenizer files present but unreadable ({e})") from None
+
+
+def download(name: str) -> pathlib.Path:
+    """A hub name -> local snapshot directory (huggingface_hub's cache)."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise UserError(f"{name!r} is not a local directory and huggingface_hub is not installed") from None
+    try:
+        return pathlib.Path(snapshot_download(repo_id=name, allow_patterns=HUB_PATTERNS))
+    except Exception as e:
+        raise UserError(f"{name!r} is not a local directory and could not be downloaded from the "
+                        f"Hugging Face hub ({type(e).__name__}: {e})") from None
+
+
+def from_pretrained(name_or_path, dtype=jnp.float32, param_dtype=jnp.float32, **options) -> LoadedModel:
+    """Loads a student from a transformers checkpoint directory or (when online) a hub name.
+
+    Either the whole model is returned or a UserError names the file or tensor at fault."""
+    directory = pathlib.Path(os.fspath(name_or_path)).expanduser()
+    if not directory.is_dir():
+        if directory.exists() or str(name_or_path).startswith((".", "/", "~")):
+            raise UserError(f"{name_or_path}: not a model directory")
+        directory = download(str(name_or_path))
+    config = _read_config(directory)
+    module = build_module(config, dtype, param_dtype, **options)
+    reader = _RenamedReader(_open_weights(directory), is_gpt2=config.model_type == "gpt2")
+    shapes = {}
+    flat = jax.tree_util.tree_flatten_with_path(param_shapes(module))[0]
+    for path, leaf in flat:
+        shapes[tuple(p.key for p in path)] = leaf.shape
+    table = table_for(module)
+    params = convert.params_from_state(table, reader, shapes, lambda t: jnp.asarray(t, param_dtype))
+    return LoadedModel(module, params, config, load_tokenizer(directory))
+
+
+def table_for(module: nn.Module) -> list[convert.Entry]:
+    if isinstance(module, T5LM):
+        return convert.t5_table(module.s)
+    return convert.gpt2_table(module.s)
+
+
+# ------------------------------------------------------------------------------ writing
+
+def save_pretrained(loaded: LoadedModel, directory, overwrite: bool = False) -> pathlib.Path:
+    """Writes config.json, model.safetensors (transformers' names and layouts) and the tokenizer.
+
+    Refuses to write into a directory that already holds a checkpoint unless overwrite=True."""
+    from safetensors.numpy import save_file
+    directory = pathlib.Path(directory)
+    if not overwrite and any((directory / f).exists() for f in (CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX,
+                                                                 TORCH_FILE)):
+        raise UserError(f"{directory}: already holds a checkpoint; choose another directory or pass overwrite=True")
+    directory.mkdir(parents=True, exist_ok=True)
+    config = loaded.config
+    if isinstance(loaded.module, GPT2LM) and loaded.module.s.position_embedding == "rotary":
+        # transformers' GPT-2 has no rotary positions; the flag keeps rt_jax's round trip exact.
+        config.position_embedding = "rotary"
+    state = convert.state_from_params(table_for(loaded.module), loaded.params)
+    state = {k: np.ascontiguousarray(_to_numpy(v)) for k, v in state.items()}
+    tmp = directory / (SAFETENSORS_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, directory / SAFETENSORS_FILE)
+    config.save_pretrained(str(directory))
+    if loaded.tokenizer is not None:
+        loaded.tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+def _to_numpy(x):
+    x = np.asarray(jax.device_get(x))
+    # safetensors' numpy writer has no bfloat16: widen (transformers narrows back via torch_dtype).
+    return x.astype(np.float32) if x.dtype == jnp.bfloat16 else x

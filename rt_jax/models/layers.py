@@ -1,0 +1,138 @@
+"""Building blocks shared by GPT-2 and T5: annotated parameters, norms, masks, attention, caches.
+
+Shapes use the suffix convention of the docstrings: B batch, T query length, S key length,
+H heads, K head size (kv), D model size (embed), F feed-forward size (mlp), V vocabulary.
+"""
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# Finite rather than -inf: a fully masked row (a left-pad query) then softmaxes to a uniform
+# distribution instead of NaN, and its output is ignored by the caller anyway.
+MASKED = jnp.finfo(jnp.float32).min
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_fast": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+}
+
+
+def annotated_param(module: nn.Module, name: str, init, shape: Sequence[int],
+                    axes: tuple, dtype) -> jax.Array:
+    """A parameter carrying logical axis names (so the mesh rules can shard it)."""
+    return module.param(name, nn.with_logical_partitioning(init, axes), tuple(shape), dtype)
+
+
+def constrain(x: jax.Array, axes: tuple) -> jax.Array:
+    """Logical sharding constraint on a large activation (a no-op outside a mesh)."""
+    return nn.with_logical_constraint(x, axes)
+
+
+class LayerNorm(nn.Module):
+    """GPT-2 layer norm (scale and bias), computed in float32."""
+    eps: float
+    dtype: jnp.dtype
+    param_dtype: jnp.dtype
+
+    @nn.compact
+    def __call__(self, x_btd):
+        d = x_btd.shape[-1]
+        scale = annotated_param(self, "scale", nn.initializers.ones, (d,), ("embed",), self.param_dtype)
+        bias = annotated_param(self, "bias", nn.initializers.zeros, (d,), ("embed",), self.param_dtype)
+        x = x_btd.astype(jnp.float32)
+        mean = x.mean(-1, keepdims=True)
+        var = jnp.square(x - mean).mean(-1, keepdims=True)
+        y = (x - mean) * jax.lax.rsqrt(var + self.eps)
+        return (y * scale.astype(jnp.float32) + bias.astype(jnp.float32)).astype(self.dtype)
+
+
+class RMSNorm(nn.Module):
+    """T5 layer norm: scale only, no mean subtraction, computed in float32."""
+    eps: float
+    dtype: jnp.dtype
+    param_dtype: jnp.dtype
+
+    @nn.compact
+    def __call__(self, x_btd):
+        d = x_btd.shape[-1]
+        scale = annotated_param(self, "scale", nn.initializers.ones, (d,), ("embed",), self.param_dtype)
+        x = x_btd.astype(jnp.float32)
+        y = x * jax.lax.rsqrt(jnp.square(x).mean(-1, keepdims=True) + self.eps)
+        return (y * scale.astype(jnp.float32)).astype(self.dtype)
+
+
+# ---------------------------------------------------------------- positions and masks
+
+def positions_from_mask(mask_bt: jax.Array) -> jax.Array:
+    """Left padding: the first real token gets position 0 (pads get 0 too)."""
+    return jnp.maximum(jnp.cumsum(mask_bt.astype(jnp.int32), axis=-1) - 1, 0)
+
+
+def positions_from_segments(segment_ids_bt: jax.Array) -> jax.Array:
+    """Packed sequences: positions restart at 0 where the segment id changes."""
+    t = segment_ids_bt.shape[-1]
+    index = jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32), segment_ids_bt.shape)
+    starts = jnp.concatenate(
+        [jnp.ones_like(segment_ids_bt[:, :1], bool), segment_ids_bt[:, 1:] != segment_ids_bt[:, :-1]], axis=1)
+    first = jax.lax.cummax(jnp.where(starts, index, 0), axis=1)
+    return index - first
+
+
+def causal_mask(q_positions_t: jax.Array, k_length: int) -> jax.Array:
+    """[1, 1, T, S]: query at slot q sees key slots j <= q."""
+    return (jnp.arange(k_length)[None, :] <= q_positions_t[:, None])[None, None]
+
+
+def key_mask(mask_bs: jax.Array) -> jax.Array:
+    """[B, 1, 1, S] from a [B, S] mask of real key tokens."""
+    return mask_bs.astype(bool)[:, None, None, :]
+
+
+def segment_mask(q_segments_bt: jax.Array, k_segments_bs: jax.Array) -> jax.Array:
+    """[B, 1, T, S]: same segment, and the key is not padding (segment 0)."""
+    same = q_segments_bt[:, :, None] == k_segments_bs[:, None, :]
+    return (same & (k_segments_bs != 0)[:, None, :])[:, None]
+
+
+# ---------------------------------------------------------------- attention
+
+def attention_weights(q_bthk, k_bshk, mask, bias_bhts=None, scale: float = 1.0):
+    """Softmax weights [B, H, T, S] in float32 (bias added before masking, as the references do)."""
+    scores = jnp.einsum("bthk,bshk->bhts", q_bthk, k_bshk, preferred_element_type=jnp.float32)
+    if scale != 1.0:
+        scores = scores * scale
+    if bias_bhts is not None:
+        scores = scores + bias_bhts.astype(jnp.float32)
+    scores = jnp.where(mask, scores, MASKED)
+    return jax.nn.softmax(scores, axis=-1)
+
+
+def combine_values(weights_bhts, v_bshk, dtype):
+    return jnp.einsum("bhts,bshk->bthk", weights_bhts.astype(dtype), v_bshk)
+
+
+def write_cache(cache_bshk: jax.Array, new_bthk: jax.Array, cache_index) -> jax.Array:
+    """Writes the new keys or values into slots [cache_index, cache_index + T)."""
+    zero = jnp.zeros((), jnp.int32)
+    return jax.lax.dynamic_update_slice(
+        cache_bshk, new_bthk.astype(cache_bshk.dtype), (zero, jnp.asarray(cache_index, jnp.int32), zero, zero))
+
+
+def rotary(x_bthk: jax.Array, positions_bt: jax.Array, base: float = 10000.0) -> jax.Array:
+    """Rotary position embedding (rotate-half form) applied to queries or keys."""
+    k = x_bthk.shape[-1]
+    inv_freq = base ** (-jnp.arange(0, k, 2, dtype=jnp.float32) / k)
+    angles = positions_bt.astype(jnp.float32)[..., None] * inv_freq  # [B, T, K/2]
+    cos = jnp.cos(angles)[:, :, None, :]
+    sin = jnp.sin(angles)[:, :, None, :]
+    x = x_bthk.astype(jnp.float32)
+    x1, x2 = x[..., : k // 2], x[..., k // 2:]
+    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    return out.astype(x_bthk.dtype)

@@ -1,0 +1,27 @@
+"""Reference models for parity tests: small random transformers (PyTorch) models saved to disk."""
+import numpy as np
+import torch
+
+
+def torch_logits(model, **inputs) -> np.ndarray:
+    with torch.no_grad():
+        out = model(**{k: torch.as_tensor(np.asarray(v)) for k, v in inputs.items()})
+    return out.logits.float().numpy()
+
+
+def left_padded_batch(rng: np.random.Generator, lengths, vocab_size: int, pad_id: int = 0):
+    """ids [B, T] and mask [B, T] with each row's real tokens at the right end."""
+    t = max(lengths)
+    ids = np.full((len(lengths), t), pad_id, np.int32)
+    mask = np.zeros((len(lengths), t), np.int32)
+    for b, n in enumerate(lengths):
+        ids[b, t - n:] = rng.integers(1, vocab_size, n)
+        mask[b, t - n:] = 1
+    return ids, mask
+
+
+def right_padded_batch(rng: np.random.Generator, lengths, vocab_size: int, pad_id: int = 0):
+    ids, mask = left_padded_batch(rng, lengths, vocab_size, pad_id)
+    for b, n in enumerate(lengths):
+        ids[b], mask[b] = np.roll(ids[b], n - ids.shape[1]), np.roll(mask[b], n - ids.shape[1])
+    return ids, mask
