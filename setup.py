@@ -20,6 +20,7 @@ setup(
         "safetensors>=0.4.3",
         "tensorflow-datasets>=4.9.6",
         "array_record>=0.5.1",
+        "importlib_resources>=6",  # tfds builders need it when TensorFlow is absent
         "absl-py>=2.1",
         "ml_collections>=0.1.1",
         "etils[epath]>=1.7",
