@@ -63,3 +63,11 @@ def test_a_task_without_its_files_is_reported_not_fatal(data_dir, tmp_path):
     assert (summary["size"], summary["train"], summary["test"]) == (0, 0, 0)
     assert summary["paper"] == {"size": 500, "train": 350, "test": 150}
     assert "coin_flip/coin_flip.json" in summary["missing"][0]
+
+
+def test_tfds_dir_builds_array_record(data_dir, tmp_path):
+    out = _run(f"--data_dir={data_dir}", "--tasks=last_letter_concatenation", "--json", f"--tfds_dir={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["last_letter_concatenation"]["test"] == 150
+    files = sorted(p.name for p in (tmp_path / "rt_jax_tasks/last_letter_concatenation/1.0.0").iterdir())
+    assert "rt_jax_tasks-test.array_record-00000-of-00001" in files and "dataset_info.json" in files

@@ -3,8 +3,10 @@
 One row per task: dataset size, train and test sizes of the paper's default split (indices
 that resolve to a built example), source files. A task whose source file is missing (AQuA's
 train.json) is reported with what it has and one line saying which file to get and how.
-`--json` prints `{task: {"size": n, "train": n, "test": n}}`, plus `"missing"` and the paper's
+`--tfds_dir=DIR` also writes each task as the TFDS dataset `rt_jax_tasks/<task>` (array_record,
+for `tfds.data_source`). `--json` prints `{task: {"size": n, "train": n, "test": n}}`, plus `"missing"` and the paper's
 sizes (`"paper"`) for an incomplete task."""
+import contextlib
 import json
 import pathlib
 import sys
@@ -21,6 +23,8 @@ _JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of the t
 _TASKS = flags.DEFINE_list("tasks", list(TASKS), "Comma-separated task keys.")
 _DOWNLOAD = flags.DEFINE_bool("download", False, "Fetch missing source files from their public origin "
                                                  "into --cache_dir (checked against pinned checksums).")
+_TFDS_DIR = flags.DEFINE_string("tfds_dir", None, "Also build the selected tasks as the TFDS dataset "
+                                                "rt_jax_tasks/<task> (array_record) under this folder.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Download cache (default ~/.cache/rt_jax or $RT_JAX_CACHE).")
 
 
@@ -62,6 +66,12 @@ def main(argv: Sequence[str]) -> None:
     if _DATA_DIR.value is not None and not pathlib.Path(_DATA_DIR.value).is_dir():
         raise UserError(f"--data_dir={_DATA_DIR.value}: not a folder; expected one with raw/ and splits/")
     summaries = {task: summarize(task, _DATA_DIR.value, _CACHE_DIR.value, _DOWNLOAD.value) for task in _TASKS.value}
+    if _TFDS_DIR.value:
+        from rt_jax.tasks.tfds_builder import build  # tensorflow_datasets is slow to import: only here
+
+        with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the table / JSON
+            for task in _TASKS.value:
+                build(task, _TFDS_DIR.value, raw_data_dir=_DATA_DIR.value)
     if _JSON.value:
         print(json.dumps({t: {k: v for k, v in s.items() if k != "sources"} for t, s in summaries.items()}))
     else:
