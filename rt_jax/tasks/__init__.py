@@ -8,7 +8,7 @@
 from rt_jax.tasks.dataset import Dataset, Example, load_dataset
 from rt_jax.tasks.registry import TASK_INFO, TASKS, TaskInfo, task_info
 from rt_jax.tasks.scoring import Score, extract_candidates, kojima_cleanse, kojima_gold, score
-from rt_jax.tasks.splits import Split, load_split, random_split
+from rt_jax.tasks.splits import Split, load_split, random_split, subsample
 
 __all__ = ["TASKS", "TASK_INFO", "TaskInfo", "task_info", "Example", "Dataset", "load_dataset", "Split",
-           "load_split", "random_split", "Score", "score", "extract_candidates", "kojima_cleanse", "kojima_gold"]
+           "load_split", "random_split", "subsample", "Score", "score", "extract_candidates", "kojima_cleanse", "kojima_gold"]

@@ -28,6 +28,12 @@ def random_split(n: int, train_fraction: float = 0.7, seed: int = 0) -> Split:
     return Split(sorted(order[:n_train].tolist()), sorted(order[n_train:].tolist()))
 
 
+def subsample(indices, n: int, seed: int = 0) -> list[int]:
+    """The paper's subsampling (AQuA's 10,000 training questions; the few-shot ablations):
+    `RandomState(seed).permutation(indices)`, first n, sorted."""
+    return sorted(np.random.RandomState(seed).permutation(list(indices))[:n].tolist())
+
+
 def split_path(task: str, data_dir, name: str = "default") -> pathlib.Path:
     return pathlib.Path(data_dir) / "splits" / f"{task}__{name}.json"
 
