@@ -1,0 +1,124 @@
+"""Per-epoch evaluation: decode the test (or validation) questions, score, save predictions.
+
+Predictions are saved as teacher-cache completion records (rt_jax.teacher store format), so the
+cache tools and the report read them like any teacher's completions:
+`<out_dir>/<student>/<method>.epoch<NN>/<task>.jsonl`, one record per question, with the
+student's prompt and completion as the reasoning step and its parsed prediction and score.
+The store is append-only: evaluating an epoch again (a resumed run) re-writes nothing when the
+predictions are the same and refuses, naming the file, when they differ.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from rt_jax import decoding, formats
+from rt_jax.errors import UserError
+from rt_jax.tasks import score
+from rt_jax.teacher.record import Record
+from rt_jax.teacher.store import Conflict, RationaleStore
+
+_DECODERS: dict[tuple, tuple[Any, Any]] = {}
+
+
+def _decoder(loaded_like, config: decoding.DecodeConfig, mesh):
+    """One compiled decoder per (model, config, mesh); params are swapped in per call, so every
+    epoch reuses the same compilations."""
+    key = (id(loaded_like), config, id(mesh))
+    entry = _DECODERS.get(key)
+    if entry is None or entry[0] is not loaded_like:
+        entry = (loaded_like, decoding.Decoder(loaded_like, config, mesh=mesh))
+        _DECODERS[key] = entry
+    return entry[1]
+
+
+def predictions_method(method: str, epoch: int) -> str:
+    return f"{method}.epoch{epoch:02d}"
+
+
+def evaluate_prompts(
+    loaded_like,
+    params,
+    task: str,
+    examples: Sequence[Any],
+    prompts: Sequence[str],
+    answer_prefix: str | None,
+    decode_config: decoding.DecodeConfig,
+    out_dir: str | os.PathLike,
+    epoch: int,
+    *,
+    student: str = "student",
+    method: str = "ft_cot",
+    mesh=None,
+) -> dict[str, Any]:
+    """Decodes `prompts` (one per example), scores each completion against the example's gold
+    answer, appends the records, and returns {"accuracy" (percent), "num_test", "num_correct",
+    "predictions_path"}."""
+    if not examples:
+        raise UserError(f"evaluation of {task}: no examples to evaluate")
+    if len(prompts) != len(examples):
+        raise ValueError(f"{len(prompts)} prompts for {len(examples)} examples")
+    decoder = _decoder(loaded_like, decode_config, mesh)
+    decoder.params = params
+    outputs = decoder.decode_texts(list(prompts))
+    per_prompt = decode_config.num_return_sequences  # outputs are prompt-major
+    store = RationaleStore(out_dir)
+    pred_method = predictions_method(method, epoch)
+    records = []
+    for i, (example, prompt) in enumerate(zip(examples, prompts)):
+        for c in range(per_prompt):
+            out = outputs[i * per_prompt + c]
+            s = score(task, out.text, example.answer, answer_prefix=answer_prefix)
+            records.append(Record(
+                teacher=student, method=pred_method, task=task,
+                sample_index=int(example.sample_index), completion_index=c,
+                reasoning_prompt=prompt, reasoning_completion=out.text,
+                answer_prompt="", answer_completion="",
+                reasoning_finish_reason=out.finish_reason, answer_finish_reason=None,
+                prediction=None if s.prediction is None else str(s.prediction),
+                correct=bool(s.correct),
+                extra={"epoch": epoch, "followed_format": s.followed_format, "gold": example.answer},
+            ))
+    path = store.shard_path(student, pred_method, task)
+    try:
+        with store.writer(student, pred_method, task) as writer:
+            for rec in records:
+                writer.append(rec)
+    except Conflict as e:
+        raise UserError(f"{e} (predictions of epoch {epoch} already saved and different; "
+                        "use a fresh out_dir)") from None
+    # Accuracy over the first completion of each question, as the paper reports.
+    firsts = [r for r in records if r.completion_index == 0]
+    num_correct = sum(r.correct for r in firsts)
+    return {
+        "accuracy": 100.0 * num_correct / len(firsts),
+        "num_test": len(firsts),
+        "num_correct": num_correct,
+        "predictions_path": str(path),
+    }
+
+
+def evaluate(
+    loaded_like,
+    params,
+    task: str,
+    examples: Sequence[Any],
+    template: str,
+    decode_config: decoding.DecodeConfig,
+    out_dir: str | os.PathLike,
+    epoch: int,
+    mesh=None,
+    *,
+    student: str = "student",
+    method: str | None = None,
+) -> dict[str, Any]:
+    """Evaluates `params` on `examples` (rt_jax.tasks Examples: the test split, or a validation
+    split from rt_jax.data.pairs.split_validation) prompted with `template` (a method or
+    rt_jax.formats template name, e.g. "ft_cot"), scored with that template's answer prefix.
+    Returns {"accuracy" (percent), "num_test", "num_correct", "predictions_path"}."""
+    kind = formats.ENCODER_DECODER if loaded_like.is_encoder_decoder else formats.DECODER
+    prompts = [formats.format_example(template, kind, ex.question).prompt for ex in examples]
+    return evaluate_prompts(
+        loaded_like, params, task, examples, prompts, formats.answer_prefix(template), decode_config,
+        out_dir, epoch, student=student, method=method or template, mesh=mesh,
+    )

@@ -1,0 +1,109 @@
+"""Per-epoch evaluation: accuracy equals the scorer's count; predictions are cache records."""
+import dataclasses
+
+import jax.numpy as jnp
+import pytest
+import transformers
+
+from rt_jax import decoding
+from rt_jax.errors import UserError
+from rt_jax.models import ByteTokenizer, from_config
+from rt_jax.tasks import load_dataset, load_split, score
+from rt_jax.teacher.store import RationaleStore
+from rt_jax.train import evaluation
+
+
+@pytest.fixture(scope="module")
+def test_examples(data_dir):
+    ds = load_dataset("multiarith", data_dir)
+    return ds.select(load_split("multiarith", data_dir).test[:4])
+
+
+class _ScriptedDecoder:
+    """Stands in for rt_jax.decoding.Decoder: returns a fixed completion per prompt."""
+
+    script: dict = {}
+
+    def __init__(self, loaded, config, mesh=None):
+        self.params = None
+
+    def decode_texts(self, prompts):
+        return [decoding.Decoded(self.script[p], (), "eos") for p in prompts]
+
+
+def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(test_examples, tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluation.decoding, "Decoder", _ScriptedDecoder)
+    golds = [ex.answer for ex in test_examples]
+    completions = [
+        f"2 + 3 = 5 --> {golds[0]}",  # right after the prefix: correct
+        "--> 999",  # wrong
+        f"it is {golds[2]} --> 7",  # the number after "-->" counts: wrong
+        f"so {golds[3]}",  # no prefix: the last number: correct
+    ]
+    _ScriptedDecoder.script = {f"{ex.question} ###": c for ex, c in zip(test_examples, completions)}
+    loaded = type("Fake", (), {"is_encoder_decoder": False})()
+    config = decoding.DecodeConfig()
+    result = evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, tmp_path, 3,
+                                 student="gpt2")
+    assert result["accuracy"] == 50.0 and result["num_test"] == 4 and result["num_correct"] == 2
+
+    records = RationaleStore(tmp_path).read("gpt2", "ft_cot.epoch03", "multiarith")
+    assert str(tmp_path / "gpt2" / "ft_cot.epoch03" / "multiarith.jsonl") == result["predictions_path"]
+    assert [r.sample_index for r in records] == [ex.sample_index for ex in test_examples]
+    assert [r.correct for r in records] == [True, False, False, True]
+    assert [r.reasoning_completion for r in records] == completions
+    assert records[2].prediction == "7"
+
+    # The same epoch again (a resumed run): nothing re-written; different predictions: refused.
+    again = evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, tmp_path, 3,
+                                student="gpt2")
+    assert again == result and len(RationaleStore(tmp_path).read("gpt2", "ft_cot.epoch03", "multiarith")) == 4
+    _ScriptedDecoder.script = {p: "--> 99999" for p in _ScriptedDecoder.script}
+    with pytest.raises(UserError, match="already"):
+        evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, tmp_path, 3, student="gpt2")
+    assert evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, tmp_path, 4,
+                               student="gpt2")["accuracy"] == 0.0
+    with pytest.raises(UserError, match="no examples"):
+        evaluation.evaluate(loaded, None, "multiarith", [], "ft_cot", config, tmp_path, 5)
+
+
+def _tiny_gpt2():
+    hf = transformers.GPT2Config(vocab_size=258, n_positions=512, n_embd=32, n_layer=1, n_head=2,
+                                 eos_token_id=257, bos_token_id=257)
+    return dataclasses.replace(from_config(hf, seed=0), tokenizer=ByteTokenizer())
+
+
+def _always_says(params, char):
+    """Params whose final layer norm ignores its input and points at `char`'s (tied) embedding."""
+    wte = params["wte"]
+    ln_f = {"scale": jnp.zeros_like(params["ln_f"]["scale"]), "bias": 50.0 * wte[ord(char)]}
+    return {**params, "ln_f": ln_f}
+
+
+def test_real_decoder_with_swapped_params(test_examples, tmp_path):
+    """Each call decodes with the params it is given, through one compiled decoder."""
+    loaded = _tiny_gpt2()
+    config = decoding.DecodeConfig(max_new_tokens=6, batch_size=4)
+    sevens = evaluation.evaluate(loaded, _always_says(loaded.params, "7"), "multiarith", test_examples,
+                                 "ft_cot", config, tmp_path, 0)
+    assert sevens["num_correct"] == 0 and sevens["accuracy"] == 0.0
+    records = RationaleStore(tmp_path).read("student", "ft_cot.epoch00", "multiarith")
+    assert [(r.reasoning_completion, r.prediction) for r in records] == [("777777", "777777")] * 4
+    golds = {ex.sample_index: ex.answer for ex in test_examples}
+    first_gold = golds[test_examples[0].sample_index]
+    hit = evaluation.evaluate(loaded, _always_says(loaded.params, first_gold[0]), "multiarith", test_examples,
+                              "ft_cot", config, tmp_path, 1)
+    records = RationaleStore(tmp_path).read("student", "ft_cot.epoch01", "multiarith")
+    expected = [score("multiarith", first_gold[0] * 6, golds[r.sample_index], "-->").correct for r in records]
+    assert [r.correct for r in records] == expected
+    assert hit["num_correct"] == sum(expected)
+
+
+@pytest.mark.slow
+def test_saved_completions_are_what_decoding_produces(test_examples, tmp_path):
+    loaded = _tiny_gpt2()
+    config = decoding.DecodeConfig(max_new_tokens=6, batch_size=4)
+    evaluation.evaluate(loaded, loaded.params, "multiarith", test_examples, "ft_cot", config, tmp_path, 0)
+    expected = decoding.decode_texts(loaded, [f"{ex.question} ###" for ex in test_examples], config)
+    records = RationaleStore(tmp_path).read("student", "ft_cot.epoch00", "multiarith")
+    assert [r.reasoning_completion for r in records] == [d.text for d in expected]
