@@ -1,9 +1,11 @@
 """Downloads for real users, tested up to the network call with a fake fetch."""
+import hashlib
+
 import pytest
 
 from rt_jax.errors import UserError
 from rt_jax.tasks import load_dataset, load_split
-from rt_jax.tasks.sources import SOURCES, git_blob_sha1
+from rt_jax.tasks.sources import SOURCES, SPLIT_SHA256, git_blob_sha1
 
 COIN_FLIP = "raw/kojima_zero_shot_cot/dataset/coin_flip/coin_flip.json"
 
@@ -13,14 +15,14 @@ class FakeOrigin:
 
     def __init__(self, data_dir, broken=False):
         self.by_url = {s.url: data_dir / s.path for s in SOURCES.values() if (data_dir / s.path).exists()}
-        self.requests, self.broken = [], broken
+        self.requests, self.broken, self.data_dir = [], broken, data_dir
 
     def __call__(self, url):
         self.requests.append(url)
         if self.broken:
             raise OSError("Network is unreachable")
-        if url.endswith("/data/split/coin_flip__default.json"):
-            return b'{"train": [0, 2], "test": [1]}'
+        if "/reasoning-teacher/" in url:
+            return (self.data_dir / "splits" / url.split("/")[-1]).read_bytes()
         if url not in self.by_url:
             return b"<html>not found</html>"
         return self.by_url[url].read_bytes()
@@ -34,6 +36,12 @@ def test_pinned_checksums_match_the_real_files(data_dir):
                 source.path.split("/")[-1])
 
 
+def test_pinned_split_checksums(data_dir):
+    for name, sha256 in SPLIT_SHA256.items():
+        assert hashlib.sha256((data_dir / "splits" / name).read_bytes()).hexdigest() == sha256
+    assert sorted(SPLIT_SHA256) == sorted(p.name for p in (data_dir / "splits").glob("*.json"))
+
+
 def test_download_once_into_the_cache(data_dir, tmp_path):
     origin = FakeOrigin(data_dir)
     ds = load_dataset("coin_flip", None, cache_dir=tmp_path, download=True, fetch=origin)
@@ -45,8 +53,9 @@ def test_download_once_into_the_cache(data_dir, tmp_path):
     load_dataset("coin_flip", None, cache_dir=tmp_path, download=True, fetch=origin)
     assert len(origin.requests) == 1  # cached: not fetched again
     split = load_split("coin_flip", None, cache_dir=tmp_path, download=True, fetch=origin)
-    assert split.test == [1] and origin.requests[-1].startswith(
-        "https://raw.githubusercontent.com/itsnamgyu/reasoning-teacher/")
+    assert split == load_split("coin_flip", data_dir) and origin.requests[-1] == (
+        "https://raw.githubusercontent.com/itsnamgyu/reasoning-teacher/a2ca4d28d3bbabbd77106b76d06885d1a5eac0d9/"
+        "data/split/coin_flip__default.json")
 
 
 def test_bad_download_is_refused_and_not_saved(data_dir, tmp_path):
