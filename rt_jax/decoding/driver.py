@@ -12,7 +12,7 @@ from rt_jax.decoding.config import DecodeConfig, validate
 from rt_jax.errors import UserError
 
 REASONS = {sampling.EOS: "eos", sampling.STOP: "stop", sampling.LENGTH: "length"}
-DATA_AXES = ("data", "fsdp")
+DATA_AXES = ("data", "fsdp")  # as rt_jax.parallel.BATCH_AXES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +62,8 @@ class Decoder:
         self.patterns = stopping.stop_patterns(tok, config.stop_strings)
         self.context = context_length(mcfg)
         self.mesh = mesh
+        if mesh is not None and param_shardings is None:
+            param_shardings = _training_shardings(loaded, mesh)
         self.params = loaded.params if param_shardings is None else jax.device_put(loaded.params, param_shardings)
         if config.strategy == "beam":
             fn = functools.partial(beam_search.beam_loop, self.adapter, config)
@@ -187,6 +189,12 @@ class Decoder:
             if found:
                 reason = "stop"
         return Decoded(text, tokens, reason, score)
+
+
+def _training_shardings(loaded, mesh):
+    """Parameters sharded as in training: logical axes mapped by rt_jax.parallel's rules."""
+    from rt_jax import models, parallel
+    return parallel.param_shardings(models.logical_axes(loaded), loaded.params, mesh)
 
 
 def _row_keys(base_key, indices, samples):
