@@ -66,10 +66,9 @@ def load_dataset(task: str, data_dir: os.PathLike | str | None, *, cache_dir=Non
     """Builds the unified dataset of `task` from the raw files under `data_dir` (or the cache;
     with download=True, missing files are fetched from their public origin, verified)."""
     info = task_info(task)
-    fetch_kwargs = {"fetch": fetch} if fetch is not None else {}
     located = []
     for part in info.parts:
-        path = sources.locate(part.path, data_dir, cache_dir, download, **fetch_kwargs)
+        path = sources.locate(part.path, data_dir, cache_dir, download, fetch)
         stamp = None if path is None else (str(path), path.stat().st_mtime_ns, path.stat().st_size)
         located.append(stamp)
     missing = tuple(sources.missing_message(sources.SOURCES[part.path], data_dir, cache_dir)

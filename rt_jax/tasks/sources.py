@@ -116,14 +116,14 @@ def _fetch_url(url: str) -> bytes:
 
 
 def download(source: SourceFile, cache_dir: os.PathLike | str | None = None,
-             fetch: Callable[[str], bytes] = _fetch_url) -> pathlib.Path:
+             fetch: Callable[[str], bytes] | None = None) -> pathlib.Path:
     """Fetches `source` into the cache once, verified, written atomically; an existing cached
     file is kept as it is."""
     target = pathlib.Path(cache_dir or DEFAULT_CACHE_DIR) / source.path
     if target.exists():
         return target
     try:
-        data = fetch(source.url)
+        data = (fetch or _fetch_url)(source.url)
     except OSError as e:
         raise UserError(f"{source.url}: download failed ({e}); put the file at {target} by hand") from None
     check_bytes(source, data)
@@ -137,11 +137,11 @@ def download(source: SourceFile, cache_dir: os.PathLike | str | None = None,
 def missing_message(source: SourceFile, data_dir, cache_dir=None) -> str:
     place = pathlib.Path(data_dir) / source.path if data_dir else pathlib.Path(cache_dir or DEFAULT_CACHE_DIR) / source.path
     return (f"missing source file {source.path}: put it at {place} "
-            f"(curl -L -o {place} {source.url}), or let rt_jax fetch it (download=True, --download)")
+            f"(curl -L --create-dirs -o {place} {source.url}), or let rt_jax fetch it (download=True, --download)")
 
 
 def locate(path: str, data_dir, cache_dir=None, download_missing: bool = False,
-           fetch: Callable[[str], bytes] = _fetch_url) -> pathlib.Path | None:
+           fetch: Callable[[str], bytes] | None = None) -> pathlib.Path | None:
     """Where the raw file `path` is: data_dir, then the cache, then a download if allowed;
     None when it is absent and downloading is off."""
     for root in (data_dir, cache_dir or DEFAULT_CACHE_DIR):

@@ -45,7 +45,7 @@ def load_split(task: str, data_dir: os.PathLike | str | None, name: str = "defau
     size = task_info(task).size
     filename = f"{task}__{name}.json"
     downloadable = download and filename in sources.SPLIT_SHA256
-    path = sources.locate("splits/" + filename, data_dir, cache_dir, downloadable, **({"fetch": fetch} if fetch else {}))
+    path = sources.locate("splits/" + filename, data_dir, cache_dir, downloadable, fetch)
     if path is None:
         raise UserError(f"{split_path(task, data_dir or cache_dir or sources.DEFAULT_CACHE_DIR, name)}: split "
                         f"file not found; expected one of the reasoning-teacher splits ({', '.join(SPLIT_NAMES)}; "
