@@ -1,6 +1,7 @@
 """Unified datasets: `{sample_index, question, answer}` rebuilt from the raw files."""
 import dataclasses
 import functools
+import numbers
 import os
 import pathlib
 from typing import Callable, Iterable, Iterator
@@ -46,7 +47,7 @@ class Dataset:
             return self._by_index[sample_index]
         except (KeyError, TypeError):
             pass
-        if isinstance(sample_index, int) and 0 <= sample_index < self.size:
+        if isinstance(sample_index, numbers.Integral) and 0 <= sample_index < self.size:
             why = "; ".join(self.missing) or "not built"
             raise UserError(f"{self.task}: sample_index {sample_index} is not available ({why})")
         raise UserError(f"{self.task}: sample_index {sample_index!r} out of range; expected an integer in "

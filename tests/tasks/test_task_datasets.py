@@ -2,6 +2,8 @@
 the few-shot prompt files (which quote dataset questions verbatim) and the data README."""
 import json
 
+import numpy as np
+
 import pytest
 
 from rt_jax.errors import UserError
@@ -35,6 +37,7 @@ def test_every_split_index_resolves(task, data_dir):
         assert len(ds) == PAPER_SIZES[task] and ds.complete
         assert all(i in ds for i in split.train)
         assert ds.select(split.test[:3]) == [ds[i] for i in split.test[:3]]
+        assert ds[np.int64(split.test[0])] == ds[split.test[0]]  # numpy indices work too
 
 
 def _raw(data_dir, rel):
