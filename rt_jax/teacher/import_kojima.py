@@ -24,10 +24,11 @@ LOG_DIR = "raw/kojima_zero_shot_cot/log"
 _CHOICES = re.compile(r"answer choices:", re.I)
 _OPTION = re.compile(r"\(([A-F])\)\s*")
 _TRAILING_QUESTION = "whichchoiceistrue"
+_NOT_ALNUM = re.compile(r"[^0-9a-z]")
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", text.lower())
+    return _NOT_ALNUM.sub("", text.lower())
 
 
 def split_choices(question: str) -> tuple[str, list[tuple[str, str]]]:
@@ -89,19 +90,19 @@ def match_blocks(task: str, blocks: list[LogBlock], dataset, log_path, problems:
     used: set[int] = set()
     matched = []
     for block in blocks:
-        candidates = [i for i in index.get(question_key(block.question), []) if i not in used]
+        key = question_key(block.question)
+        candidates = [i for i in index.get(key, []) if i not in used]
         if not candidates:
-            why = "its question is not in the dataset" if question_key(block.question) not in index \
+            why = "its question is not in the dataset" if key not in index \
                 else "every sample with its question is already matched"
             problems.append(f"{log_path}:{block.line}: block '{block.data_number}st data' unmatched: {why}")
             continue
         # Repeated questions (MultiArith has 20): prefer a sample whose gold is the log's GT.
-        agreeing = [i for i in candidates
-                    if _gold_agrees(block.gold, dataset[i].answer, letter_map(block.question, dataset[i].question))]
+        maps = {i: letter_map(block.question, dataset[i].question) for i in candidates}
+        agreeing = [i for i in candidates if _gold_agrees(block.gold, dataset[i].answer, maps[i])]
         chosen = (agreeing or candidates)[0]
         used.add(chosen)
-        example = dataset[chosen]
-        matched.append((block, example, letter_map(block.question, example.question)))
+        matched.append((block, dataset[chosen], maps[chosen]))
     return matched
 
 

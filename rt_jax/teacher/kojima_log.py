@@ -122,7 +122,7 @@ def _parse_block(body: str, header: LogHeader) -> dict:
     if not matching:
         raise LogFormatError("the text after the answer trigger does not match 'pred_before'")
     cut = matching[0]
-    reasoning_prompt = "Q: " + question + a_marker[1:]
+    reasoning_prompt = "Q: " + question + a_marker
     rationale = printed[:cut]
     return dict(
         question=question, reasoning_prompt=reasoning_prompt, rationale=rationale,
@@ -141,8 +141,10 @@ def parse_log(path: str | pathlib.Path, problems: list[str]) -> tuple[LogHeader,
         raise LogFormatError(f"{path}:1: {e}") from None
     starts = list(_BLOCK.finditer(text))
     blocks = []
+    line, counted_to = 1, 0
     for i, m in enumerate(starts):
-        line = text.count("\n", 0, m.start()) + 1
+        line += text.count("\n", counted_to, m.start())
+        counted_to = m.start()
         limit = starts[i + 1].start() if i + 1 < len(starts) else len(text)
         end = _BLOCK_END.search(text, m.end(), limit)
         if end is None:

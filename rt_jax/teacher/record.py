@@ -45,7 +45,7 @@ class Record:
 
     def to_json(self) -> str:
         """One line of JSON (no newline inside: json escapes them)."""
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False, sort_keys=False)
+        return json.dumps({name: getattr(self, name) for name in _FIELDS}, ensure_ascii=False)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Record)}
