@@ -1,0 +1,77 @@
+"""orbax checkpoints of a training run: the sharded train state plus a small JSON record
+(epoch, position in the epoch, data-iterator state, RNG seed). Async saves; keeps the last K
+and the best by eval accuracy; restores onto any mesh by giving target shardings."""
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
+
+from rt_jax.train.state import TrainState
+
+ACCURACY = "accuracy"
+
+
+class Checkpoints:
+    """Checkpoints of one workdir: `<workdir>/checkpoints/<step>/{state,meta}`."""
+
+    def __init__(self, directory: str | pathlib.Path, keep: int = 2, async_save: bool = True):
+        keep_policy = policies.AnyPreservationPolicy([
+            policies.LatestN(n=max(int(keep), 1)),
+            # the best evaluated checkpoint survives however old it is
+            policies.BestN(get_metric_fn=lambda m: m[ACCURACY], n=1, keep_checkpoints_without_metrics=False),
+        ])
+        # best_fn only makes orbax write and track the metrics; deletion follows keep_policy
+        options = ocp.CheckpointManagerOptions(preservation_policy=keep_policy, create=True,
+                                               best_fn=lambda m: m[ACCURACY], best_mode="max",
+                                               enable_async_checkpointing=async_save)
+        self.directory = pathlib.Path(directory).absolute()
+        self._manager = ocp.CheckpointManager(self.directory, item_names=("state", "meta"), options=options)
+
+    def save(self, state: TrainState, meta: dict[str, Any], accuracy: float | None = None, force=False) -> bool:
+        """Starts an async save at `state.step`; returns at once (device buffers are copied first)."""
+        step = int(jax.device_get(state.step))
+        if step in self._manager.all_steps():
+            if accuracy is None:
+                return False  # already saved at this step (e.g. step checkpoint == epoch end)
+            # an epoch-end save after a step save at the same step: re-save with its metric
+            self._manager.wait_until_finished()
+            self._manager.delete(step)
+        metrics = None if accuracy is None else {ACCURACY: float(accuracy)}
+        return self._manager.save(
+            step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            metrics=metrics, force=True)
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def best_step(self) -> int | None:
+        """The kept step with the highest eval accuracy (None when none was evaluated)."""
+        return self._manager.best_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def restore(self, step: int, target: TrainState) -> tuple[TrainState, dict[str, Any]]:
+        """`target`: a TrainState of jax.ShapeDtypeStruct with the shardings wanted now (any mesh)."""
+        out = self._manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+        return out["state"], out["meta"]
+
+    def restore_meta(self, step: int) -> dict[str, Any]:
+        return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+
+def sharded_target(abstract: TrainState, shardings: TrainState) -> TrainState:
+    """ShapeDtypeStructs carrying the shardings to restore onto."""
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
