@@ -8,7 +8,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from rt_jax import models
 from rt_jax.models import layers
-from tests.models.helpers import left_padded_batch, torch_logits
+from model_refs import left_padded_batch, torch_logits
 
 SHAPES = [  # (n_embd, n_layer, n_head, vocab_size, lengths of a left-padded batch)
     dict(n_embd=32, n_layer=2, n_head=4, vocab_size=101, lengths=(7, 3, 5)),
@@ -41,25 +41,24 @@ def test_logits_match_transformers_with_left_padding(tmp_path, shape):
     np.testing.assert_array_less(np.abs(got - want)[real].max(), 1e-4)
 
 
-def _small(position_embedding="learned", **kw):
+@pytest.fixture(scope="module", params=["learned", "rotary"])
+def small(request):
     cfg = GPT2Config(vocab_size=61, n_positions=32, n_embd=32, n_layer=2, n_head=4, bos_token_id=1,
                      eos_token_id=1)
-    return models.from_config(cfg, seed=1, position_embedding=position_embedding, **kw)
+    return models.from_config(cfg, seed=1, position_embedding=request.param)
 
 
-@pytest.mark.parametrize("position_embedding", ["learned", "rotary"])
-def test_prefill_and_steps_equal_full_forward(position_embedding):
-    loaded = _small(position_embedding)
-    m, p = loaded.module, {"params": loaded.params}
+def test_prefill_and_steps_equal_full_forward(small):
+    m, p = small.module, {"params": small.params}
     ids, mask = left_padded_batch(np.random.default_rng(1), (6, 3), 61)
-    full = m.apply(p, ids, mask)
+    full = jax.jit(m.apply)(p, ids, mask)
     positions = layers.positions_from_mask(jnp.asarray(mask))
     max_length, prompt = 10, 3
     cache = m.apply(p, 2, max_length, method="init_cache")
-    kv_mask = jnp.zeros((2, max_length), bool).at[:, :prompt].set(mask[:, :prompt] > 0)
-    logits, cache = m.apply(p, ids[:, :prompt], positions[:, :prompt], cache, 0, kv_mask, method="extend")
-    steps = [logits]
     extend = jax.jit(lambda c, i, pos, idx, kvm: m.apply(p, i, pos, c, idx, kvm, method="extend"))
+    kv_mask = jnp.zeros((2, max_length), bool).at[:, :prompt].set(mask[:, :prompt] > 0)
+    logits, cache = extend(cache, ids[:, :prompt], positions[:, :prompt], jnp.int32(0), kv_mask)
+    steps = [logits]
     for t in range(prompt, ids.shape[1]):
         kv_mask = kv_mask.at[:, t].set(mask[:, t] > 0)
         logits, cache = extend(cache, ids[:, t:t + 1], positions[:, t:t + 1], jnp.int32(t), kv_mask)
@@ -69,46 +68,53 @@ def test_prefill_and_steps_equal_full_forward(position_embedding):
     np.testing.assert_allclose(np.asarray(stepped)[real], np.asarray(full)[real], atol=1e-5)
 
 
-@pytest.mark.parametrize("position_embedding", ["learned", "rotary"])
-def test_packed_equals_one_by_one(position_embedding):
-    loaded = _small(position_embedding)
-    m, p = loaded.module, {"params": loaded.params}
+def test_packed_equals_one_by_one(small):
+    m, p = small.module, {"params": small.params}
     rng = np.random.default_rng(2)
     seqs = [rng.integers(1, 61, n) for n in (4, 7, 2)]
     packed = np.concatenate(seqs + [np.zeros(3, int)])[None]
     segments = np.concatenate([np.full(len(s), i + 1) for i, s in enumerate(seqs)] + [np.zeros(3, int)])[None]
-    got = np.asarray(m.apply(p, jnp.asarray(packed), segment_ids=jnp.asarray(segments)))[0]
+    got = np.asarray(jax.jit(m.apply)(p, jnp.asarray(packed), segment_ids=jnp.asarray(segments)))[0]
+    # One by one: each sequence alone in its own row (right padding does not reach real tokens).
+    alone = np.zeros((len(seqs), 7), np.int32)
+    alone_mask = np.zeros((len(seqs), 7), np.int32)
+    for b, s in enumerate(seqs):
+        alone[b, :len(s)], alone_mask[b, :len(s)] = s, 1
+    want = np.asarray(jax.jit(m.apply)(p, alone, alone_mask))
     start = 0
-    for s in seqs:
-        alone = np.asarray(m.apply(p, jnp.asarray(s[None])))[0]
-        np.testing.assert_allclose(got[start:start + len(s)], alone, atol=1e-5)
+    for b, s in enumerate(seqs):
+        np.testing.assert_allclose(got[start:start + len(s)], want[b, :len(s)], atol=1e-5)
         start += len(s)
 
 
-def test_remat_and_bfloat16_compute_keep_the_logits():
-    base = _small()
-    m, p = base.module, {"params": base.params}
+def test_remat_and_bfloat16_compute_keep_the_logits(small):
+    m, p = small.module, {"params": small.params}
     ids, mask = left_padded_batch(np.random.default_rng(3), (5, 4), 61)
-    want = np.asarray(m.apply(p, ids, mask))
-    remat = models.build_module(base.config, remat=True)
-    np.testing.assert_allclose(np.asarray(remat.apply(p, ids, mask)), want, atol=1e-6)
-    grads = jax.grad(lambda q: remat.apply({"params": q}, ids, mask).sum())(base.params)
-    ref_grads = jax.grad(lambda q: m.apply({"params": q}, ids, mask).sum())(base.params)
-    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)):
-        np.testing.assert_allclose(a, b, atol=1e-5)
-    bf16 = models.build_module(base.config, dtype=jnp.bfloat16)
-    got = bf16.apply(p, ids, mask)
+    want = np.asarray(jax.jit(m.apply)(p, ids, mask))
+    options = dict(position_embedding=m.s.position_embedding)
+    remat = models.build_module(small.config, remat=True, **options)
+    np.testing.assert_allclose(np.asarray(jax.jit(remat.apply)(p, ids, mask)), want, atol=1e-6)
+    bf16 = models.build_module(small.config, dtype=jnp.bfloat16, **options)
+    got = jax.jit(bf16.apply)(p, ids, mask)
     assert got.dtype == jnp.float32
     real = mask.astype(bool)
     assert np.abs(np.asarray(got) - want)[real].max() < 0.05 * np.abs(want).max()
 
 
-def test_logical_axes_cover_every_param():
-    loaded = _small()
-    axes = models.logical_axes(loaded)
-    assert jax.tree.structure(axes, is_leaf=lambda x: isinstance(x, tuple)) == jax.tree.structure(loaded.params)
-    for name, leaf in zip(jax.tree.leaves(axes, is_leaf=lambda x: isinstance(x, tuple)),
-                          jax.tree.leaves(loaded.params)):
+@pytest.mark.slow
+def test_remat_gradients_equal_plain_gradients(small):
+    ids, mask = left_padded_batch(np.random.default_rng(3), (5, 4), 61)
+    remat = models.build_module(small.config, remat=True, position_embedding=small.module.s.position_embedding)
+    loss = lambda module: jax.jit(jax.grad(lambda q: module.apply({"params": q}, ids, mask).sum()))
+    for a, b in zip(jax.tree.leaves(loss(remat)(small.params)), jax.tree.leaves(loss(small.module)(small.params))):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_logical_axes_cover_every_param(small):
+    axes = models.logical_axes(small)
+    is_axes = lambda x: isinstance(x, tuple)
+    assert jax.tree.structure(axes, is_leaf=is_axes) == jax.tree.structure(small.params)
+    for name, leaf in zip(jax.tree.leaves(axes, is_leaf=is_axes), jax.tree.leaves(small.params)):
         assert len(name) == leaf.ndim
     assert axes["wte"] == ("vocab", "embed")
     assert axes["h_0"]["attn"]["qkv_kernel"] == ("embed", None, "heads", "kv")
