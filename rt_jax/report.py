@@ -26,6 +26,7 @@ from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
 RESULTS_FILE = "results.json"
+RESULTS_GLOB = "results*.json"
 METHOD_ORDER = ("zs", "zs_cot", "fs_cot", "ft", "ft_cot")
 # The 12 tasks in the paper's column order (as in the packaged table).
 PAPER_TASKS = tuple(dict.fromkeys(r.task for r in paper_results.load_paper_results()))
@@ -57,7 +58,8 @@ def find_results(workdirs: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
         w = pathlib.Path(w)
         if not w.exists():
             raise UserError(f"--workdirs: {w} does not exist")
-        found += [w / RESULTS_FILE] if (w / RESULTS_FILE).is_file() else sorted(w.rglob(RESULTS_FILE))
+        # results.json, and results_sc<N>.json of self-consistency evaluations (rt_jax.evaluate)
+        found += sorted(w.glob(RESULTS_GLOB)) if (w / RESULTS_FILE).is_file() else sorted(w.rglob(RESULTS_GLOB))
     if not found:
         raise UserError(f"--workdirs: no {RESULTS_FILE} under {', '.join(map(str, workdirs))}")
     return list(dict.fromkeys(found))

@@ -1,16 +1,18 @@
 """configs/: every method and student of the paper resolves; bad input gives one line."""
 import importlib.util
+import pathlib
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO_ROOT
 from rt_jax import paper_results
 from rt_jax.data.pairs import rationale_source
 from rt_jax.errors import UserError
 from rt_jax.models.registry import STUDENTS
 from rt_jax.tasks import TASKS
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def load_config_file(name):
@@ -68,6 +70,7 @@ APP = """
 from absl import flags
 from ml_collections import config_flags
 from rt_jax.cli import run_main
+
 config_flags.DEFINE_config_file("config", None, "run config")
 def main(argv):
     print("batch", flags.FLAGS.config.train.batch_size)
