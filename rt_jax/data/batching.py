@@ -174,7 +174,7 @@ class BatchIterator:
 
     def _widths(self, rows: list[list[int]]) -> tuple[int, int]:
         if self.packing:
-            return self.seq_len, self.target_seq_len
+            return self.seq_len, self.target_seq_len if self.is_encoder_decoder else 0
         members = [i for row in rows for i in row]
         longest = self.lengths[members].max(axis=0)
         target_width = bucket_length(int(longest[1]), self.target_buckets) if self.is_encoder_decoder else 0
@@ -223,3 +223,18 @@ class BatchIterator:
                 "batch_size, packing or seq_len changed); use a fresh workdir"
             )
         self._epoch, self._step = int(state["epoch"]), int(state["step"])
+
+
+def token_slots(it: BatchIterator, epoch: int = 0) -> dict[str, float]:
+    """Token slots an epoch computes on (global, all hosts) and how many hold real tokens.
+
+    Encoder-decoder slots count encoder and decoder positions together. Computed from the plan
+    alone, without building batches.
+    """
+    slots = 0
+    for step in range(it.steps_per_epoch):
+        width, target_width = it._widths(it.global_rows(epoch, step))
+        slots += it.batch_size * (width + target_width)
+    real = int(it.lengths.sum())
+    return {"slots": slots, "real_tokens": real, "padding_fraction": 1.0 - real / slots,
+            "steps": it.steps_per_epoch, "examples_per_step": len(it.examples) / it.steps_per_epoch}

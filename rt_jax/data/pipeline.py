@@ -1,0 +1,87 @@
+"""From a run config to its training batches: pairs -> tokens -> padded or packed BatchIterator.
+
+    data = build_training_data(config, loaded.tokenizer, loaded.is_encoder_decoder,
+                               context_length=decoding.context_length(loaded.config))
+    for epoch in range(start_epoch, config.train.num_epochs):
+        for batch in data.iterator.epoch_batches(epoch): ...
+    checkpoint {"data": data.iterator.state_dict()}; on resume data.iterator.restore(saved["data"])
+
+`config.train.packing = True` packs where it saves compute: the packed plan is used when it
+needs fewer token slots per epoch than the padded one (almost always for Fine-tune-CoT data),
+otherwise padding. `config.train.batch_size` counts rows: examples when padded, packed rows of
+`max_seq_len` tokens when packed (see BUILD_NOTES, "Data pipeline").
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from rt_jax.data.batching import BatchIterator, token_slots
+from rt_jax.data.pairs import TrainingPair, build_training_pairs, split_validation
+from rt_jax.data.tokenize import TokenizeStats, tokenize_pairs
+from rt_jax.tasks import load_dataset, load_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainingData:
+    iterator: BatchIterator
+    pairs: list[TrainingPair]
+    validation: list[Any]  # rt_jax.tasks Examples held out of train (empty without validation_fraction)
+    tokenize_stats: TokenizeStats
+    slots: dict[str, float]  # token_slots() of epoch 0 for the plan in use
+    packing: bool
+
+
+def _host() -> tuple[int, int]:
+    import jax
+
+    return jax.process_index(), jax.process_count()
+
+
+def build_training_data(
+    config,
+    tokenizer,
+    is_encoder_decoder: bool,
+    *,
+    context_length: int | None = None,
+    decoder_start_token_id: int = 0,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> TrainingData:
+    """The run's training batches (this host's share) and its validation questions.
+
+    context_length: most positions the student can attend over (GPT-2's n_positions); sequences
+    are cut to min(max_seq_len, context_length) by rt_jax.data.tokenize's truncation policy.
+    """
+    if process_index is None or process_count is None:
+        process_index, process_count = _host()
+    train_indices = load_split(config.task, config.data_dir, config.get("split", "default")).train
+    train_indices, validation = split_validation(train_indices, config.eval.validation_fraction, config.seed)
+    pairs = build_training_pairs(
+        config.task, config.method, data_dir=config.data_dir, is_encoder_decoder=is_encoder_decoder,
+        teacher_cache_dir=config.teacher_cache_dir, teacher=config.teacher, sample_indices=train_indices,
+    )
+    seq_len = config.train.max_seq_len
+    max_length = min(seq_len, context_length) if context_length else seq_len
+    stats = TokenizeStats()
+    examples = tokenize_pairs(pairs, tokenizer, is_encoder_decoder, max_length, stats)
+    if stats.num_truncated:
+        log.warning("%d of %d examples were cut to %d tokens", stats.num_truncated, stats.num_examples, max_length)
+    pad = getattr(tokenizer, "pad_token_id", None)
+    common = dict(
+        examples=examples, batch_size=config.train.batch_size, seed=config.seed, seq_len=seq_len,
+        process_index=process_index, process_count=process_count, is_encoder_decoder=is_encoder_decoder,
+        pad_id=0 if pad is None else int(pad), decoder_start_token_id=decoder_start_token_id,
+    )
+    iterator = BatchIterator(packing=False, **common)
+    slots = token_slots(iterator)
+    if config.train.packing:
+        packed = BatchIterator(packing=True, **common)
+        packed_slots = token_slots(packed)
+        if packed_slots["slots"] < slots["slots"]:
+            iterator, slots = packed, packed_slots
+    val_examples = load_dataset(config.task, config.data_dir).select(validation) if validation else []
+    return TrainingData(iterator, pairs, val_examples, stats, slots, iterator.packing)
