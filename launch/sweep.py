@@ -213,10 +213,9 @@ class Launcher:
 
 def report_command(sweep: Sweep) -> list[str]:
     template = sweep.cfg.get("report_command", None) or (
-        "{python}", "-m", "rt_jax.report", "--workdirs={workdirs}", "--out_dir={root}/report")
-    workdirs = ",".join(os.fspath(sweep.workdir(r)) for r in sweep.runs)
-    return [str(p).format(python=sys.executable, workdirs=workdirs, root=os.fspath(sweep.root))
-            for p in template]
+        "{python}", "-m", "rt_jax.report", "--workdirs={root}/runs", "--out_dir={root}/report",
+        "--compare_paper")
+    return [str(p).format(python=sys.executable, root=os.fspath(sweep.root)) for p in template]
 
 
 def make_slots(sweep: Sweep, parallel: int):

@@ -15,7 +15,7 @@ def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "diverse_reasoning"
     c.root = "workdirs/sweeps/diverse_reasoning"  # gs://bucket/path on Cloud TPU
-    c.train_config = "configs/base.py"
+    c.train_config = "configs/paper.py"  # run config: <file>:<task>,<method>,<student>,<seed>
     c.max_attempts = 2
     c.parallel = 1
     c.tasks = ("multiarith", "svamp", "date_understanding", "last_letter_concatenation")
@@ -25,6 +25,4 @@ def get_config() -> ml_collections.ConfigDict:
     c.seeds = (0,)
     c.grids = []
     c.overrides = {}
-    c.student_paths = {}
-    c.commands = {}
     return c

@@ -1,7 +1,7 @@
 """The paper's full grid for open-source students (Fine-tune-CoT appendix tables).
 
 12 tasks x 9 students (GPT-2 124M/355M/774M, T5 and Flan-T5 60M/220M/700M) x
-{zs, fs_cot (prompting baselines, evaluated only), ft, ft_cot, diverse ft_cot}, seed 0.
+{zs, fs_cot (prompting baselines: evaluated, 0 epochs), ft, ft_cot, diverse ft_cot}, seed 0.
 Diverse reasoning uses D=64 on multiarith and svamp and D=8 on six other tasks; the paper has
 no diverse entry for gsm8k, aqua and commonsense_qa (no teacher samples for their train sets),
 and no Few-shot-CoT prompt for tracking_shuffled_objects.
@@ -17,32 +17,26 @@ STUDENTS = ("gpt2", "gpt2-medium", "gpt2-large", "t5-small", "t5-base", "t5-larg
             "flan-t5-small", "flan-t5-base", "flan-t5-large")
 DIVERSE_8 = ("single_eq", "addsub", "date_understanding", "tracking_shuffled_objects",
              "last_letter_concatenation", "coin_flip", "strategy_qa")
-# zs and fs_cot train nothing: the student is only evaluated with the method's prompt.
-EVAL_ONLY = ("{python}", "-m", "rt_jax.evaluate", "--config={train_config}", "--config.task={task}",
-             "--config.student={student}", "--config.method={method}", "--config.seed={seed}",
-             "--workdir={workdir}")
 
 
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "paper"
     c.root = "workdirs/sweeps/paper"  # gs://bucket/path on Cloud TPU
-    c.train_config = "configs/base.py"
+    c.train_config = "configs/paper.py"  # run config: <file>:<task>,<method>,<student>,<seed>
     c.max_attempts = 2
     c.parallel = 1
     c.tasks = TASKS
     c.students = STUDENTS
-    c.methods = ("ft", "ft_cot")
+    c.methods = ("zs", "ft", "ft_cot")
     c.num_rationales = (1,)
     c.seeds = (0,)
     c.grids = [
-        dict(methods=("zs", "ft", "ft_cot")),
+        dict(),  # the default axes: zs, ft and ft_cot everywhere
         dict(tasks=tuple(t for t in TASKS if t != "tracking_shuffled_objects"), methods=("fs_cot",)),
         dict(tasks=("multiarith", "svamp"), methods=("ft_cot_t70_{D}aug",), num_rationales=(64,)),
         dict(tasks=DIVERSE_8,
              methods=("ft_cot_t70_{D}aug",), num_rationales=(8,)),
     ]
     c.overrides = {}
-    c.student_paths = {}
-    c.commands = {"zs": EVAL_ONLY, "fs_cot": EVAL_ONLY}
     return c

@@ -1,0 +1,69 @@
+"""Multi-host training on one machine: two processes joined by jax.distributed.initialize on
+localhost, 2 CPU devices each, train the same tiny GPT-2 with rt_jax's sharded train step.
+The reference is the same training in one process over 4 local devices."""
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+WORKER = os.path.join(HERE, "multihost_worker.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args, log_path):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    with open(log_path, "wb") as log:
+        return subprocess.Popen([sys.executable, WORKER, *map(str, args)], cwd=REPO_ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_all(procs, logs, timeout=600):
+    for proc, log in zip(procs, logs):
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise
+        assert rc == 0, open(log).read()[-3000:]
+
+
+@pytest.mark.slow
+def test_two_processes_see_global_devices_and_train_the_same_model(tmp_path):
+    port = free_port()
+    outs = [tmp_path / f"process{i}.npz" for i in range(2)] + [tmp_path / "single.npz"]
+    logs = [str(o) + ".log" for o in outs]
+    procs = [start([i, 2, 2, port, outs[i]], logs[i]) for i in range(2)]
+    procs.append(start([0, 1, 4, 0, outs[2]], logs[2]))
+    wait_all(procs, logs)
+    p0, p1, single = (np.load(o) for o in outs)
+
+    for p in (p0, p1):  # each process sees all 4 devices: 2 of its own, 2 of the other's
+        assert int(p["process_count"]) == 2
+        assert int(p["local_device_count"]) == 2
+        np.testing.assert_array_equal(p["device_processes"], [0, 0, 1, 1])
+    np.testing.assert_array_equal(p0["device_ids"], p1["device_ids"])
+    assert len(set(p0["device_ids"].tolist())) == 4 == len(single["device_ids"])
+
+    param_keys = [k for k in p0.files if k.startswith("param")]
+    assert param_keys and sorted(param_keys) == sorted(k for k in single.files if k.startswith("param"))
+    changed = 0
+    for k in param_keys:
+        np.testing.assert_array_equal(p0[k], p1[k], err_msg=k)  # one model, not two
+        # Adam turns rounding noise in zero gradients (GPT-2's key bias) into updates of up to
+        # lr * 1e-3; a wrong batch or a missed all-reduce moves parameters by ~lr = 1e-2.
+        np.testing.assert_allclose(p0[k], single[k], rtol=1e-4, atol=1e-4, err_msg=k)
+        changed += not np.allclose(p0[k], p0["init" + k[len("param"):]])
+    assert changed == len(param_keys)  # every parameter was trained
+    np.testing.assert_array_equal(p0["losses"], p1["losses"])
+    np.testing.assert_allclose(p0["losses"], single["losses"], rtol=1e-5)
