@@ -144,9 +144,10 @@ class LocalModelBackend:
 
         from rt_jax.decoding import DecodeConfig, decode_texts
 
+        # The seed travels in the key, not the config: a config change would recompile the decoder.
         config = DecodeConfig(strategy="greedy" if temperature == 0 else "sample", temperature=temperature or 1.0,
-                              max_new_tokens=max_tokens, batch_size=self.batch_size, seed=seed or 0)
-        key = jax.random.PRNGKey(seed or 0)
+                              max_new_tokens=max_tokens, batch_size=self.batch_size)
+        key = jax.random.PRNGKey((seed or 0) % 2**31)
         outs = decode_texts(self.loaded, list(prompts), config, key=key, mesh=self.mesh,
                             param_shardings=self.param_shardings)
         # OpenAI's vocabulary: an end-of-sequence or stop string is "stop"; the token limit is "length".
