@@ -110,7 +110,7 @@ class SelfAttention(nn.Module):
             cache = dict(cache, k=layers.write_cache(cache["k"], key, cache_index),
                          v=layers.write_cache(cache["v"], value, cache_index))
             key, value = cache["k"], cache["v"]
-        out = _attend(q, key, value, mask, bias, s, deterministic)
+        out = _attend(q, key, value, mask, bias, s, nn.Dropout(s.dropout_rate), deterministic)
         return jnp.einsum("bthk,hkd->btd", out, w_out.astype(s.dtype)), cache
 
 
@@ -127,6 +127,7 @@ class CrossAttention(nn.Module):
                                          ("embed", None, "heads", "kv"), s.param_dtype)
         self.out_kernel = annotated_param(self, "out_kernel", nn.initializers.normal(f * (h * k) ** -0.5),
                                           (h, k, d), ("heads", "kv", "embed"), s.param_dtype)
+        self.drop = nn.Dropout(s.dropout_rate)
 
     def keys_values(self, enc_bsd):
         kv = jnp.einsum("bsd,dnhk->bsnhk", enc_bsd.astype(self.s.dtype), self.kv_kernel.astype(self.s.dtype))
@@ -135,14 +136,13 @@ class CrossAttention(nn.Module):
     def __call__(self, x_btd, key, value, mask, deterministic=True):
         s = self.s
         q = jnp.einsum("btd,dhk->bthk", x_btd, self.q_kernel.astype(s.dtype))
-        out = _attend(q, key, value, mask, None, s, deterministic)
+        out = _attend(q, key, value, mask, None, s, self.drop, deterministic)
         return jnp.einsum("bthk,hkd->btd", out, self.out_kernel.astype(s.dtype))
 
 
-def _attend(q, key, value, mask, bias, s: T5Settings, deterministic):
+def _attend(q, key, value, mask, bias, s: T5Settings, drop: nn.Dropout, deterministic):
     # T5 folds the 1/sqrt(K) scaling into its initialisation: no scale here.
-    weights = layers.attention_weights(q, key, mask, bias)
-    weights = nn.Dropout(s.dropout_rate)(weights, deterministic=deterministic)
+    weights = drop(layers.attention_weights(q, key, mask, bias), deterministic=deterministic)
     return constrain(layers.combine_values(weights, value, s.dtype), ("batch", "length", "heads", "kv"))
 
 

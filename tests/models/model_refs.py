@@ -25,3 +25,14 @@ def right_padded_batch(rng: np.random.Generator, lengths, vocab_size: int, pad_i
     for b, n in enumerate(lengths):
         ids[b], mask[b] = np.roll(ids[b], n - ids.shape[1]), np.roll(mask[b], n - ids.shape[1])
     return ids, mask
+
+
+def save_state_dict(model, config, directory) -> None:
+    """Writes a checkpoint the way real hub checkpoints are: every tensor under its own name.
+
+    (transformers' own save_pretrained drops tensors it considers tied; Flan-T5 checkpoints
+    carry a separate lm_head, which this keeps.)"""
+    from safetensors.torch import save_file
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, f"{directory}/model.safetensors", metadata={"format": "pt"})
+    config.save_pretrained(directory)
