@@ -1,0 +1,66 @@
+"""Helpers for the launch tests: run a launch CLI in a subprocess, and a fake gcloud that
+records its arguments (the launch CLIs define absl flags with the same names, so each runs in
+its own process, as a user runs them)."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+FAKE_GCLOUD = textwrap.dedent('''\
+    #!{python}
+    """Stands in for gcloud: logs argv as JSON lines, answers describe/ssh/scp like the real one."""
+    import json, os, shutil, sys
+    args = sys.argv[1:]
+    with open(os.environ["FAKE_GCLOUD_LOG"], "a") as f:
+        f.write(json.dumps(args) + "\\n")
+    flags = dict(a.split("=", 1) for a in args if a.startswith("--") and "=" in a)
+    if "--format=json" in args:
+        print(json.dumps({{"networkEndpoints": [{{"ipAddress": "10.0.0.%d" % i}}
+                                               for i in range(int(os.environ.get("FAKE_WORKERS", "1")))]}}))
+    elif any(a.startswith("--format=value(") for a in args):
+        states = os.environ["FAKE_STATES"].split(",")
+        counter = os.environ["FAKE_GCLOUD_LOG"] + ".polls"
+        n = int(open(counter).read()) if os.path.exists(counter) else 0
+        open(counter, "w").write(str(n + 1))
+        print(states[min(n, len(states) - 1)])
+    elif "ssh" in args:
+        worker = flags.get("--worker")
+        print("worker %s ran: %s" % (worker, flags["--command"]))
+        sys.exit(3 if worker == os.environ.get("FAKE_FAIL_WORKER") else 0)
+    elif "scp" in args:
+        shutil.copy(args[args.index("scp") + 1], os.environ["FAKE_SCP_COPY"])
+    ''')
+
+
+def run_cli(module: str, *args: str, env: dict | None = None, timeout: float = 120):
+    """`python -m launch.<module> args...` from the repository root."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", f"launch.{module}", *args], cwd=REPO_ROOT,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def fake_gcloud(tmp_path):
+    """(path of a fake gcloud, env for it, function returning the argv lists it was called with)."""
+    path = tmp_path / "bin" / "gcloud"
+    path.parent.mkdir()
+    path.write_text(FAKE_GCLOUD.format(python=sys.executable))
+    path.chmod(0o755)
+    log = tmp_path / "gcloud_calls.jsonl"
+    env = {"FAKE_GCLOUD_LOG": str(log), "FAKE_SCP_COPY": str(tmp_path / "scp_copy.tar.gz")}
+
+    def calls():
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    return str(path), env, calls
+
+
+def commands(stdout: str) -> list[str]:
+    """The commands a launch CLI printed (lines starting with '+ ')."""
+    return [line[2:] for line in stdout.splitlines() if line.startswith("+ ")]
