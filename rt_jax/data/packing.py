@@ -43,3 +43,17 @@ def first_fit(
         rows[r].append(int(i))
         room[r] -= lengths[i]
     return rows
+
+
+def split_row(lengths: np.ndarray, total: int, multiple: int = 64) -> tuple[int, int] | None:
+    """Encoder and decoder row sizes that share `total` in the proportion of the data's encoder
+    and decoder tokens (multiples of `multiple`), each at least the longest example on its side.
+    None when no split fits the longest examples."""
+    lengths = np.asarray(lengths, np.int64)
+    longest = lengths.max(axis=0)
+    enc = int(round(total * lengths[:, 0].sum() / max(lengths.sum(), 1) / multiple)) * multiple
+    enc = max(enc, -(-int(longest[0]) // multiple) * multiple)
+    dec = total - enc
+    if dec < longest[1]:
+        enc, dec = int(longest[0]), total - int(longest[0])
+    return (enc, dec) if dec >= longest[1] and enc >= longest[0] else None

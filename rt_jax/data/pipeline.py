@@ -17,7 +17,10 @@ import dataclasses
 import logging
 from typing import Any
 
+import numpy as np
+
 from rt_jax.data.batching import BatchIterator, token_slots
+from rt_jax.data.packing import split_row
 from rt_jax.data.pairs import TrainingPair, build_training_pairs, split_validation
 from rt_jax.data.tokenize import TokenizeStats, tokenize_pairs
 from rt_jax.tasks import load_dataset, load_split
@@ -79,9 +82,21 @@ def build_training_data(
     iterator = BatchIterator(packing=False, **common)
     slots = token_slots(iterator)
     if config.train.packing:
-        packed = BatchIterator(packing=True, **common)
-        packed_slots = token_slots(packed)
-        if packed_slots["slots"] < slots["slots"]:
+        packed = _packed_iterator(common)
+        packed_slots = token_slots(packed) if packed is not None else None
+        if packed is not None and packed_slots["slots"] < slots["slots"]:
             iterator, slots = packed, packed_slots
     val_examples = load_dataset(config.task, config.data_dir).select(validation) if validation else []
     return TrainingData(iterator, pairs, val_examples, stats, slots, iterator.packing)
+
+
+def _packed_iterator(common: dict) -> BatchIterator | None:
+    """Decoder-only: rows of seq_len tokens. Encoder-decoder: seq_len split between encoder and
+    decoder rows in the data's proportion (None when the longest example cannot fit)."""
+    if not common["is_encoder_decoder"]:
+        return BatchIterator(packing=True, **common)
+    lengths = np.array([ex.length(True) for ex in common["examples"]])
+    split = split_row(lengths, common["seq_len"])
+    if split is None:
+        return None
+    return BatchIterator(packing=True, **{**common, "seq_len": split[0], "target_seq_len": split[1]})

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from rt_jax.data.packing import first_fit
+from rt_jax.data.packing import first_fit, split_row
 
 
 def _replay_first_fit(lengths, capacity, order):
@@ -40,3 +40,11 @@ def test_first_fit_places_each_example_once_in_the_first_row_with_room(pairs, tw
 def test_too_long_example_is_refused():
     with pytest.raises(ValueError, match="example 1"):
         first_fit(np.array([3, 9]), 8)
+
+
+def test_split_row_follows_the_token_proportion_and_fits_the_longest():
+    lengths = np.array([[30, 70], [20, 90], [40, 60]])  # 90 encoder : 220 decoder tokens
+    assert split_row(lengths, 1024) == (320, 704)
+    assert split_row(np.array([[300, 10]]), 1024) == (960, 64)
+    assert split_row(np.array([[100, 10]] * 9 + [[10, 400]]), 1024) == (100, 924)  # the longest decoder side rules
+    assert split_row(np.array([[600, 500]]), 1024) is None

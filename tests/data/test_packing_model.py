@@ -52,6 +52,7 @@ def test_gpt2_packed_logits_equal_each_sequence_alone(pairs):
         np.testing.assert_allclose(packed[r, span], alone[i, : len(span)], atol=2e-5, rtol=2e-5)
 
 
+@pytest.mark.slow  # about 40 s on the shared 2-core machine
 def test_t5_packed_logits_equal_each_sequence_alone(pairs):
     tok = ByteTokenizer(add_eos=True)
     examples = tokenize_pairs(pairs, tok, is_encoder_decoder=True, max_length=128)
