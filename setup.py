@@ -27,6 +27,7 @@ setup(
         "numpy>=1.26",
         "matplotlib>=3.8",
         "tensorboardX>=2.6",
+        "tqdm>=4.60",  # teacher generation progress (rate, ETA)
     ],
     extras_require={
         # torch is only the reference implementation in parity tests and benchmarks.

@@ -141,8 +141,7 @@ def generate(problems: list[str]) -> None:
 def stats(problems: list[str]) -> None:
     from rt_jax.teacher.stats import cache_stats, format_table
 
-    result = cache_stats(_store(), FLAGS.data_dir, FLAGS.teacher, FLAGS.method or "zs_cot",
-                         FLAGS.tasks or None, problems)
+    result = cache_stats(_store(), FLAGS.data_dir, FLAGS.teacher, FLAGS.method or "zs_cot", _tasks(), problems)
     print(json.dumps(result, indent=2) if FLAGS.json else format_table(result))
 
 

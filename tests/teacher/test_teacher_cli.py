@@ -1,0 +1,103 @@
+"""`python -m rt_jax.teacher`: import, stats (table and JSON), generate, and the exit statuses."""
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from rt_jax.tasks import load_split
+from rt_jax.teacher.import_kojima import KOJIMA_METHOD, KOJIMA_TEACHER
+from rt_jax.teacher.stats import shard_stats
+from rt_jax.teacher.store import RationaleStore
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "rt_jax.teacher", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, data_dir):
+    root = tmp_path_factory.mktemp("cli_cache")
+    out = cli("import_kojima", f"--cache_dir={root}", f"--data_dir={data_dir}", "--tasks=coin_flip,multiarith")
+    assert out.returncode == 0, out.stderr
+    return root, out.stdout
+
+
+def test_import_prints_blocks_matched_and_accuracies(cache):
+    _, stdout = cache
+    rows = {line.split()[0]: line.split() for line in stdout.splitlines()[1:]}
+    assert set(rows) == {"coin_flip", "multiarith"}
+    # blocks, matched, written, cached, kojima%, ours%, training samples with a correct rationale
+    assert rows["coin_flip"][1:] == ["500", "500", "500", "0", "91.40", "91.40", "320"]
+    assert rows["multiarith"][1:7] == ["600", "600", "600", "0", "78.67", "78.67"]
+
+
+def test_stats_json_is_per_task_and_agrees_with_the_records(cache, data_dir):
+    root, _ = cache
+    out = cli("stats", f"--cache_dir={root}", f"--data_dir={data_dir}", "--json")
+    assert out.returncode == 0, out.stderr
+    stats = json.loads(out.stdout)
+    assert list(stats) == ["multiarith", "coin_flip"]  # paper order
+    store = RationaleStore(root)
+    for task, row in stats.items():
+        records = store.read(KOJIMA_TEACHER, KOJIMA_METHOD, task)
+        split = load_split(task, data_dir)
+        assert row == shard_stats(records, set(split.train), set(split.test))
+        test = [r for r in records if r.sample_index in set(split.test)]
+        assert row["test_accuracy"] == pytest.approx(100 * sum(r.correct for r in test) / len(test), abs=1e-4)
+    assert stats["coin_flip"]["accuracy"] == 91.4 and stats["coin_flip"]["samples"] == 500
+    table = cli("stats", f"--cache_dir={root}", f"--data_dir={data_dir}")
+    assert table.returncode == 0 and "coin_flip" in table.stdout and "91.4" in table.stdout
+
+
+def test_bad_cache_lines_are_reported_skipped_and_exit_1(cache, data_dir, tmp_path):
+    root, _ = cache
+    copy = tmp_path / "copy"
+    shard = RationaleStore(root).shard_path(KOJIMA_TEACHER, KOJIMA_METHOD, "coin_flip")
+    target = RationaleStore(copy).shard_path(KOJIMA_TEACHER, KOJIMA_METHOD, "coin_flip")
+    target.parent.mkdir(parents=True)
+    lines = shard.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[4] = lines[4].replace('"schema_version": 1', '"schema_version": 7')
+    target.write_text("".join(lines), encoding="utf-8")
+    out = cli("stats", f"--cache_dir={copy}", f"--data_dir={data_dir}", "--json")
+    assert out.returncode == 1
+    assert f"{target}:5: unknown schema_version 7" in out.stderr
+    assert out.stderr.strip().endswith("1 problem(s) reported above; those items were skipped")
+    assert json.loads(out.stdout)["coin_flip"]["completions"] == 499
+
+
+def test_usage_errors_exit_2_without_a_traceback(tmp_path, data_dir):
+    for args in (["nope"], ["stats", "--tasks=nope", f"--data_dir={data_dir}"],
+                 ["export_rt", f"--cache_dir={tmp_path}"]):
+        out = cli(*args)
+        assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+
+
+def test_generate_over_http_then_resume(tmp_path, data_dir):
+    from test_teacher_http import KEY, FakeCompletions  # the loopback server of the HTTP tests
+
+    from rt_jax.tasks import load_dataset
+
+    ds = load_dataset("coin_flip", data_dir)
+    server = FakeCompletions({ex.question.strip(): ex.answer for ex in ds})
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        args = ["generate", "--backend=http", f"--url={server.url}", "--model=fake", "--teacher=fake-teacher",
+                "--api_key_env=RT_KEY", f"--cache_dir={tmp_path}", f"--data_dir={data_dir}", "--tasks=coin_flip",
+                "--temperature=0.7", "--num_completions=2", "--batch_size=4"]
+        first = cli(*args, "--limit=3", env={"RT_KEY": KEY})
+        assert first.returncode == 0, first.stderr
+        assert "coin_flip: requested=6 cached=0 written=6" in first.stdout
+        assert KEY not in first.stdout + first.stderr
+        second = cli(*args, "--limit=5", env={"RT_KEY": KEY})
+        assert "coin_flip: requested=10 cached=6 written=4" in second.stdout
+    finally:
+        server.shutdown()
+        server.server_close()
+    records = RationaleStore(tmp_path).read("fake-teacher", "zs_cot_t70", "coin_flip")
+    train = load_split("coin_flip", data_dir).train[:5]
+    assert sorted((r.sample_index, r.completion_index) for r in records) == [(i, c) for i in train for c in (0, 1)]
+    assert all(r.correct for r in records)
