@@ -60,7 +60,10 @@ def evaluate_prompts(
         raise ValueError(f"{len(prompts)} prompts for {len(examples)} examples")
     decoder = _decoder(loaded_like, decode_config, mesh)
     decoder.params = params
-    outputs = decoder.decode_texts(list(prompts))
+    try:
+        outputs = decoder.decode_texts(list(prompts))
+    finally:
+        decoder.params = None  # the train step donates these buffers; hold no reference
     per_prompt = decode_config.num_return_sequences  # outputs are prompt-major
     store = RationaleStore(out_dir)
     pred_method = predictions_method(method, epoch)

@@ -48,3 +48,10 @@ def test_packing_is_used_only_where_it_saves_compute(config):
             assert data.slots["slots"] <= token_slots(other)["slots"]
     # at 128 bytes every rationale is cut to fill its row: nothing to pack
     assert data.tokenize_stats.num_truncated == len(data.pairs)
+
+
+def test_config_template_overrides_the_methods(config):
+    config = config.copy_and_resolve_references()
+    config.template = "ft_cot_natural"
+    data = build_training_data(config, ByteTokenizer(), False, process_index=0, process_count=1)
+    assert all(p.prompt.startswith("Q: ") and "\n\nTherefore the answer is " in p.target for p in data.pairs)
