@@ -32,8 +32,9 @@ setup(
     extras_require={
         # torch is only the reference implementation in parity tests and benchmarks.
         "test": ["pytest>=8", "hypothesis>=6.100", "torch>=2.2", "sentencepiece>=0.2"],
-        "tpu": ["jax[tpu]"],
-        "gpu": ["jax[cuda12]"],
+        # gcsfs: etils.epath's backend for gs:// workdirs and sweep roots.
+        "tpu": ["jax[tpu]", "gcsfs"],
+        "gpu": ["jax[cuda12]", "gcsfs"],
     },
     entry_points={
         "console_scripts": [

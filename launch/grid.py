@@ -5,7 +5,8 @@ A sweep config (configs/sweeps/*.py, `get_config()`) holds:
   tasks, students, methods, num_rationales, seeds   -- the default axes
   grids     -- optional list of dicts overriding some axes (and adding `overrides`); the sweep
                is the union of their products (empty: one grid made of the default axes)
-  overrides -- {config field: value} passed to every run as --config.<field>=<value>
+  overrides -- {config field: value} passed to every run as --config.<field>=<value>; nested
+               dicts name nested fields ({"train": {"batch_size": 16}})
   command   -- optional argv template; fields in braces are filled per run
   report_command -- optional argv template run when every run is done
 
@@ -50,8 +51,15 @@ def _axis(value, where: str) -> tuple:
     return values
 
 
-def _overrides(mapping) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((str(k), str(v)) for k, v in dict(mapping or {}).items()))
+def _overrides(mapping, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """Nested {"train": {"batch_size": 16}} -> (("train.batch_size", "16"),)."""
+    pairs = []
+    for key, value in dict(mapping or {}).items():
+        if hasattr(value, "items"):
+            pairs += _overrides(value, f"{prefix}{key}.")
+        else:
+            pairs.append((f"{prefix}{key}", str(value)))
+    return tuple(sorted(pairs))
 
 
 def expand(cfg) -> list[Run]:

@@ -27,10 +27,10 @@ def read_json(path: epath.Path) -> dict | None:
 
 
 def write_json_atomic(path: epath.Path, data: dict) -> None:
-    """Readers see the old or the new file, never half of one (rename replaces in one step)."""
+    """Readers see the old or the new file, never half of one (a local rename is atomic)."""
     tmp = path.parent / f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.rename(path)
+    tmp.replace(path)
 
 
 def read_state(workdir: epath.Path) -> dict:

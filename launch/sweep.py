@@ -29,7 +29,7 @@ from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
 _SWEEP = config_flags.DEFINE_config_file("sweep", None, "Sweep config file (configs/sweeps/*.py).")
-_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the plan (runs, status, commands) only.")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the plan (runs and their commands) only.")
 _STATUS = flags.DEFINE_bool("status", False, "Print done/running/failed/pending per run and exit.")
 _ONLY = flags.DEFINE_string("only", "", "Only runs whose name matches this regular expression.")
 _PARALLEL = flags.DEFINE_integer("parallel", 0, "Local runs at a time (0: the config's `parallel`).")
@@ -79,7 +79,11 @@ class Sweep:
         return self.root / "runs" / run.name
 
     def statuses(self) -> list[tuple[grid.Run, str, dict]]:
-        return [(r, *run_state.run_status(self.workdir(r), self.max_attempts)) for r in self.runs]
+        try:
+            return [(r, *run_state.run_status(self.workdir(r), self.max_attempts)) for r in self.runs]
+        except (OSError, ImportError) as e:  # no bucket, no permission, no gcsfs
+            raise UserError(f"sweep root {self.root}: cannot read run states "
+                            f"({type(e).__name__}: {e})") from None
 
     def check_root_writable(self) -> None:
         """An unreachable bucket or unwritable directory fails here, before any run starts."""
@@ -253,9 +257,9 @@ def main(argv):
     if _DRY_RUN.value:
         print(f"sweep {_SWEEP.value.get('name', '')}: {len(sweep.runs)} runs in {sweep.root}/runs, "
               f"slots {', '.join(slots)}")
-        for run, status, _ in sweep.statuses():
+        for run in sweep.runs:  # the plan only: reads no state (--status does)
             command = wrap(grid.command_for(run, sweep.cfg, os.fspath(sweep.workdir(run))), slots[0])
-            print(f"{status:<12} {run.name}\n    {shlex.join(command)}")
+            print(f"{run.name}\n    {shlex.join(command)}")
         return 0
     sweep.check_root_writable()
     if _RETRY_FAILED.value:

@@ -64,3 +64,27 @@ def fake_gcloud(tmp_path):
 def commands(stdout: str) -> list[str]:
     """The commands a launch CLI printed (lines starting with '+ ')."""
     return [line[2:] for line in stdout.splitlines() if line.startswith("+ ")]
+
+
+FAKE_TRAIN = REPO_ROOT / "tests" / "launch" / "fake_train.py"
+
+
+def write_sweep_config(path: pathlib.Path, root: pathlib.Path, command=None, **fields) -> str:
+    """A sweep config file for tests; `command` defaults to the fake train command."""
+    command = command or ("{python}", str(FAKE_TRAIN),
+                          "--config={train_config}:{task},{method},{student},{seed}",
+                          "--workdir={workdir}")
+    values = dict(name="test", root=str(root), train_config="configs/paper.py", max_attempts=2,
+                  parallel=1, tasks=("multiarith",), students=("gpt2",), methods=("ft_cot",),
+                  num_rationales=(1,), seeds=(0,), grids=[], overrides={}, command=command)
+    values.update(fields)
+    body = "\n".join(f"    c.{k} = {v!r}" for k, v in values.items())
+    path.write_text(f"import ml_collections\n\n\ndef get_config():\n"
+                    f"    c = ml_collections.ConfigDict()\n{body}\n    return c\n")
+    return str(path)
+
+
+def starts(run_dir: pathlib.Path) -> list[int]:
+    """The checkpoint step each start of the fake train command began at."""
+    path = run_dir / "starts.txt"
+    return [int(s) for s in path.read_text().split()] if path.exists() else []

@@ -1,0 +1,202 @@
+"""launch.sweep and launch.grid: the ready grids against the paper's table, bad input, and
+local sweeps of a fake train command (same flags and results.json as rt_jax.train) that fail,
+retry, are killed and restarted."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from ml_collections import config_flags
+
+from configs import methods
+from launch import grid, run_state
+from launch_helpers import REPO_ROOT, commands, run_cli, starts, write_sweep_config
+from rt_jax import paper_results
+from rt_jax.errors import UserError
+
+
+def load_sweep(name):
+    return config_flags.config_flags._LoadConfigModule(  # noqa: SLF001 (the loader absl uses)
+        name, str(REPO_ROOT / "configs" / "sweeps" / f"{name}.py")).get_config()
+
+
+def test_paper_grid_is_exactly_the_papers_table():
+    runs = grid.expand(load_sweep("paper"))
+    assert len({r.name for r in runs}) == len(runs)
+    ours = {(r.student, r.method, r.task) for r in runs}
+    candidates = {"zs", "fs_cot", "ft", "ft_cot", "ft_cot_t70_8aug", "ft_cot_t70_64aug"}
+    students = [s for s, (family, _) in paper_results.STUDENT_SIZES.items()
+                if family in ("gpt2", "t5", "flan_t5") and s in {r.student for r in runs}]
+    assert len(students) == 9
+    tasks = {r.task for r in paper_results.load_paper_results()}
+    published = {(s, m, t) for s in students for m in candidates for t in tasks
+                 if paper_results.paper_accuracy(s, m, t) is not None}
+    assert ours == published
+    assert {r.seed for r in runs} == {0}
+
+
+def test_diverse_grid_covers_every_degree():
+    runs = grid.expand(load_sweep("diverse_reasoning"))
+    assert {methods.degree(r.method) for r in runs} == {1, 2, 4, 8, 16, 32, 64}
+    assert len(runs) == 4 * 9 * 7 == len({r.name for r in runs})
+
+
+def test_runs_have_stable_names_and_commands(tmp_path):
+    cfg = load_sweep("diverse_reasoning")
+    cfg.overrides = {"train": {"batch_size": 16}}
+    first, again = grid.expand(cfg), grid.expand(cfg)
+    assert [r.name for r in first] == [r.name for r in again]
+    run = first[0]
+    assert run.name == "multiarith__gpt2__ft_cot_t70_1aug__seed0"
+    assert grid.command_for(run, cfg, "/w/x") == [
+        sys.executable, "-m", "rt_jax.train", "--config=configs/paper.py:multiarith,ft_cot_t70_1aug,gpt2,0",
+        "--workdir=/w/x", "--config.train.batch_size=16"]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("tasks", ("multiarith", "mulitarith"), "grids[0]: unknown task 'mulitarith'"),
+    ("students", ("gpt5",), "grids[0]: unknown student 'gpt5'"),
+    ("methods", ("ft_cot_t70_{D}aug",), "grids[0]: unknown method 'ft_cot_t70_128aug'"),
+    ("seeds", (), "grids[0].seeds is empty"),
+])
+def test_unknown_grid_entries_are_refused(field, value, message):
+    cfg = load_sweep("diverse_reasoning")
+    cfg[field] = value
+    if field == "methods":
+        cfg.num_rationales = (64, 128)
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        grid.expand(cfg)
+
+
+def test_bad_sweeps_exit_2_before_anything_starts(tmp_path):
+    config = write_sweep_config(tmp_path / "s.py", tmp_path / "root", students=("gpt-9",))
+    done = run_cli("sweep", f"--sweep={config}")
+    assert done.returncode == 2 and "unknown student 'gpt-9'" in done.stderr, done.stderr
+    (tmp_path / "a_file").write_text("")
+    config = write_sweep_config(tmp_path / "s.py", tmp_path / "a_file" / "root")
+    done = run_cli("sweep", f"--sweep={config}")
+    assert done.returncode == 2 and "cannot write there" in done.stderr, done.stderr
+    config = write_sweep_config(tmp_path / "s.py", tmp_path / "root")
+    done = run_cli("sweep", f"--sweep={config}", "--tpu_vms=vm-a", "--zone=us-central2-b")
+    assert done.returncode == 2 and "needs a sweep root on Cloud Storage" in done.stderr
+    for done in (run_cli("sweep"), run_cli("sweep", f"--sweep={config}", "--only=(")):
+        assert done.returncode == 2 and done.stderr.startswith("error: ")
+    assert not (tmp_path / "root").exists()  # nothing started, nothing written
+
+
+def test_dry_run_dispatch_to_tpu_vms(tmp_path):
+    config = write_sweep_config(tmp_path / "s.py", "gs://bucket/sweep", seeds=(0, 1),
+                                command=grid.DEFAULT_COMMAND)
+    done = run_cli("sweep", f"--sweep={config}", "--tpu_vms=vm-a,vm-b", "--zone=us-central2-b",
+                   "--dry_run")
+    assert done.returncode == 0, done.stderr
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert "slots vm-a, vm-b" in lines[0]
+    assert lines[1] == "multiarith__gpt2__ft_cot__seed0"
+    assert lines[2] == ("gcloud compute tpus tpu-vm ssh vm-a --zone=us-central2-b --worker=all "
+                        "'--command=cd rt_jax && python3 -m rt_jax.train "
+                        "--config=configs/paper.py:multiarith,ft_cot,gpt2,0 "
+                        "--workdir=gs://bucket/sweep/runs/multiarith__gpt2__ft_cot__seed0'")
+
+
+def test_local_sweep_retries_failures_and_skips_finished_runs(tmp_path):
+    root = tmp_path / "root"
+    config = write_sweep_config(
+        tmp_path / "s.py", root, parallel=2, seeds=(0, 1),
+        grids=[{}, {"tasks": ("svamp",), "overrides": {"fake_fail": 1}}])
+    done = run_cli("sweep", f"--sweep={config}", "--poll_seconds=0.05", "--noreport")
+    assert done.returncode == 1, done.stderr
+    assert "2 runs not done" in done.stderr
+    runs = root / "runs"
+    ok = ["multiarith__gpt2__ft_cot__seed0", "multiarith__gpt2__ft_cot__seed1"]
+    bad = ["svamp__gpt2__ft_cot__seed0", "svamp__gpt2__ft_cot__seed1"]
+    for name in ok:
+        assert starts(runs / name) == [0]
+        assert run_state.read_state(runs / name)["status"] == "done"
+    for name in bad:
+        assert starts(runs / name) == [0, 0]  # tried max_attempts times
+        state = run_state.read_state(runs / name)
+        assert state["status"] == "failed" and state["failures"] == 2 and state["exit_status"] == 1
+        assert "failing on purpose" in open(state["log"]).read()
+    status = run_cli("sweep", f"--sweep={config}", "--status")
+    assert "done 2, running 0, failed 2, interrupted 0, pending 0 (of 4 runs)" in status.stdout
+    assert "done             1  10.00  multiarith__gpt2__ft_cot__seed0" in status.stdout
+    assert "done             1  20.00  multiarith__gpt2__ft_cot__seed1" in status.stdout
+
+    again = run_cli("sweep", f"--sweep={config}", "--poll_seconds=0.05", "--noreport")
+    assert again.returncode == 1 and "start" not in again.stdout  # nothing redone, nothing retried
+    assert [starts(runs / n) for n in ok + bad] == [[0], [0], [0, 0], [0, 0]]
+    retry = run_cli("sweep", f"--sweep={config}", "--poll_seconds=0.05", "--noreport",
+                    "--retry_failed", "--only=svamp.*seed1")
+    assert retry.returncode == 1
+    assert [starts(runs / n) for n in ok + bad] == [[0], [0], [0, 0], [0, 0, 0, 0]]
+
+
+def _wait_for(predicate, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _start_sweep(config):
+    return subprocess.Popen([sys.executable, "-m", "launch.sweep", f"--sweep={config}",
+                             "--poll_seconds=0.05", "--noreport"], cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
+    root = tmp_path / "root"
+    config = write_sweep_config(tmp_path / "s.py", root, seeds=(0, 1, 2),
+                                overrides={"fake_steps": 24, "fake_step_seconds": 0.05})
+    runs = root / "runs"
+    first, second, third = (runs / f"multiarith__gpt2__ft_cot__seed{s}" for s in range(3))
+    sweep = _start_sweep(config)
+    _wait_for(lambda: (first / "results.json").exists() and (second / "checkpoint.json").exists())
+    sweep.send_signal(signal.SIGTERM)  # like Ctrl-C or a preempted launcher VM
+    out, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130, err
+    assert "interrupted multiarith__gpt2__ft_cot__seed1" in out
+    status = run_cli("sweep", f"--sweep={config}", "--status").stdout
+    assert "done 1, running 0, failed 0, interrupted 1, pending 1 (of 3 runs)" in status
+    stopped_at = json.loads((second / "checkpoint.json").read_text())["step"]
+    assert 0 < stopped_at < 24
+
+    sweep = _start_sweep(config)
+    out, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 0, err
+    assert starts(first) == [0]  # finished run not redone
+    assert starts(second) == [0, stopped_at]  # resumed from its checkpoint
+    assert starts(third) == [0]
+    assert "done 3, running 0, failed 0, interrupted 0, pending 0 (of 3 runs)" in out
+
+
+def test_restarted_sweep_adopts_a_run_its_killed_predecessor_left_running(tmp_path):
+    root = tmp_path / "root"
+    config = write_sweep_config(tmp_path / "s.py", root, seeds=(0, 1),
+                                overrides={"fake_steps": 30, "fake_step_seconds": 0.05})
+    first = root / "runs" / "multiarith__gpt2__ft_cot__seed0"
+    sweep = _start_sweep(config)
+    _wait_for(lambda: (first / "checkpoint.json").exists())
+    sweep.kill()  # SIGKILL: no clean-up; the run goes on in its own session
+    sweep.communicate()
+    assert run_state.run_status(first, 2)[0] == "running"
+    sweep = _start_sweep(config)
+    out, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 0, err
+    assert "adopt  multiarith__gpt2__ft_cot__seed0" in out
+    assert starts(first) == [0]  # waited for it, did not start it twice
+    assert run_state.read_state(first)["status"] == "done"
+
+
+def test_state_files_are_replaced_whole(tmp_path):
+    run_state.write_state(tmp_path, status="running", pid=1)
+    run_state.write_state(tmp_path, attempts=2)
+    assert run_state.read_state(tmp_path) | {"updated": 0} == {
+        "status": "running", "pid": 1, "attempts": 2, "updated": 0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep_state.json"]
+    (tmp_path / "results.json").write_text('{"best": ')  # being written: not done yet
+    assert run_state.read_json(tmp_path / "results.json") is None
