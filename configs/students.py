@@ -5,7 +5,7 @@ are rt_jax/paper_results.py's.
 """
 # Biggest students: shard parameters and optimiser state over every device (FSDP), keep
 # activations in bfloat16 and recompute them in the backward pass.
-_LARGE = (("mesh.data", 1), ("mesh.fsdp", -1), ("train.compute_dtype", "bfloat16"), ("train.remat", "full"))
+_LARGE = (("mesh.data", 1), ("mesh.fsdp", -1), ("train.compute_dtype", "bfloat16"), ("train.remat", "layer"))
 # T5 students read the question with the encoder: 512 tokens is T5's trained length.
 _T5 = (("train.max_seq_len", 512),)
 

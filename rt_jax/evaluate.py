@@ -199,6 +199,14 @@ def test_examples(config, limit: int = 0) -> list:
     return dataset.select(test[:limit] if limit > 0 else test)
 
 
+def epoch_evaluator(config, loaded, params, workdir, epoch: int, mesh) -> dict:
+    """`evaluate_fn` for rt_jax.train.loop.train: the test split with config.method's prompts."""
+    loaded = dataclasses.replace(loaded, params=params)  # the decoder reads shapes from .params
+    out = evaluate_method(loaded, params, config, test_examples(config), pathlib.Path(workdir) / PREDICTIONS_DIR,
+                          epoch, mesh=mesh)
+    return {"accuracy": out["accuracy"], "num_test": out["num_test"]}
+
+
 def load_student(config, params_dir: str | None = None):
     """The student: --params_dir, else config.model_path, else the paper student's checkpoint."""
     import jax.numpy as jnp
@@ -237,29 +245,34 @@ def run_evaluation(config, workdir, params_dir: str | None = None, num_samples: 
 
 
 FLAGS = flags.FLAGS
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Run config, e.g. configs/paper.py:multiarith,zs_cot,gpt2.")
-flags.DEFINE_string("workdir", None, "Where config.json, predictions/ and results.json go.")
-flags.DEFINE_string("params_dir", None, "Weights saved with rt_jax.models.save_pretrained (a fine-tuned student); "
-                    "default: config.model_path or the paper student's checkpoint.")
-flags.DEFINE_integer("self_consistency", 0, "Sample this many rationales per question and take the majority answer.")
-flags.DEFINE_float("sc_temperature", 0.7, "Sampling temperature for --self_consistency.")
-flags.DEFINE_integer("max_test_examples", 0, "Evaluate only the first N test questions (smoke tests); 0: all.")
+
+
+def define_flags():
+    """The command's flags; defined on start, so that one app may import another's module."""
+    config_flags.DEFINE_config_file("config", None, "Run config, e.g. configs/paper.py:multiarith,zs_cot,gpt2.")
+    flags.DEFINE_string("workdir", None, "Where config.json, predictions/ and results.json go.")
+    flags.DEFINE_string("params_dir", None, "Weights saved with rt_jax.models.save_pretrained (a fine-tuned student); "
+                        "default: config.model_path or the paper student's checkpoint.")
+    flags.DEFINE_integer("self_consistency", 0, "Sample this many rationales per question and take the majority answer.")
+    flags.DEFINE_float("sc_temperature", 0.7, "Sampling temperature for --self_consistency.")
+    flags.DEFINE_integer("max_test_examples", 0, "Evaluate only the first N test questions (smoke tests); 0: all.")
 
 
 def main(argv):
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]}")
-    if _CONFIG.value is None:
+    if FLAGS.config is None:
         raise UserError("--config is required, e.g. --config=configs/paper.py:multiarith,zs_cot,gpt2")
     if not FLAGS.workdir:
         raise UserError("--workdir is required: where config.json, predictions and results.json go")
-    result = run_evaluation(_CONFIG.value, FLAGS.workdir, FLAGS.params_dir, FLAGS.self_consistency,
+    result = run_evaluation(FLAGS.config, FLAGS.workdir, FLAGS.params_dir, FLAGS.self_consistency,
                             FLAGS.sc_temperature, FLAGS.max_test_examples)
     print(f"{result['task']} {result['method']} {result['student']}: accuracy {result['final']['accuracy']:.2f}% "
           f"on {result['epochs'][-1]['num_test']} test questions ({result['wall_time_s']:.0f} s)")
 
 
 def run():
+    define_flags()
     run_main(main)
 
 

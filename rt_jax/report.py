@@ -263,10 +263,14 @@ def build_report(workdirs: Sequence[str], out_dir: str | pathlib.Path, metric: s
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("workdirs", None, "Run workdirs (or folders holding several runs), comma-separated.")
-flags.DEFINE_string("out_dir", "report", "Where report.md, report.tex, report.json and the plots go.")
-flags.DEFINE_enum("metric", "best", ["best", "final"], "Best accuracy over epochs (the paper's) or the last.")
-flags.DEFINE_bool("compare_paper", False, "Put the paper's published accuracy and the difference in each cell.")
+
+
+def define_flags():
+    """The command's flags; defined on start, so that one app may import another's module."""
+    flags.DEFINE_list("workdirs", None, "Run workdirs (or folders holding several runs), comma-separated.")
+    flags.DEFINE_string("out_dir", "report", "Where report.md, report.tex, report.json and the plots go.")
+    flags.DEFINE_enum("metric", "best", ["best", "final"], "Best accuracy over epochs (the paper's) or the last.")
+    flags.DEFINE_bool("compare_paper", False, "Put the paper's published accuracy and the difference in each cell.")
 
 
 def main(argv):
@@ -281,6 +285,7 @@ def main(argv):
 
 
 def run():
+    define_flags()
     run_main(main)
 
 

@@ -49,7 +49,7 @@ def test_every_student_and_task_resolves():
             c = paper.get_config(f"task={task},method=ft_cot_t70_8aug,student={student},seed=2")
             assert (c.task, c.student, c.seed, c.num_rationales) == (task, student, 2, 8)
     big = paper.get_config("multiarith,ft,flan-t5-xl")
-    assert (big.mesh.fsdp, big.mesh.data, big.train.remat, big.train.max_seq_len) == (-1, 1, "full", 512)
+    assert (big.mesh.fsdp, big.mesh.data, big.train.remat, big.train.max_seq_len) == (-1, 1, "layer", 512)
 
 
 @pytest.mark.parametrize("arg,message", [

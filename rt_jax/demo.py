@@ -1,0 +1,242 @@
+"""The offline demo: the whole Fine-tune-CoT pipeline in miniature, `python -m rt_jax.demo`.
+
+No network, a few minutes on 2 CPU cores:
+1. a synthetic task (`arith_small`, rt_jax.tasks.synthetic) written as a task of rt_jax.tasks;
+2. a rule-based teacher that writes varied rationales, some with slips, into the real teacher
+   cache through rt_jax.teacher.generate (greedy, and D samples at temperature 0.7);
+3. a small byte-level GPT-2 with rotary positions, initialised from scratch;
+4. zero-shot, vanilla fine-tuning, Fine-tune-CoT and diverse reasoning, each trained by the real
+   training loop (rt_jax.train.loop) and decoded and scored by the real modules;
+5. a table of accuracy and wall time, printed and saved (demo_results.md / .json in --out_dir).
+
+Re-running with the same --out_dir reuses finished runs and resumes unfinished ones; nothing
+already written is replaced. Delete the folder to start over.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+
+from absl import flags
+from ml_collections import config_flags
+
+from rt_jax.cli import run_main
+from rt_jax.errors import UserError
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO_ROOT / "configs" / "demo.py"
+METHODS = ("zs", "ft", "ft_cot", "ft_cot_t70_4aug")
+TITLES = {"zs": "Zero-shot", "ft": "Vanilla fine-tuning", "ft_cot": "Fine-tune-CoT"}
+
+
+def title(method: str) -> str:
+    from rt_jax.paper_results import diverse_degree
+
+    d = diverse_degree(method)
+    return f"Fine-tune-CoT, diverse reasoning (D={d})" if d else TITLES.get(method, method)
+
+
+@dataclasses.dataclass
+class Row:
+    method: str
+    title: str
+    train_examples: int  # training pairs after the correctness filter (0: no training)
+    accuracy: float
+    num_test: int
+    wall_time_s: float
+    reused: bool = False
+
+
+# ---- the steps --------------------------------------------------------------------------------
+
+def make_task(config, out: pathlib.Path):
+    """The synthetic task's files under out/data (a data_dir like ../shared/data)."""
+    from rt_jax.tasks import synthetic
+
+    d = config.demo
+    problems, train, test = synthetic.make_split(d.num_train, d.num_test, seed=config.seed)
+    synthetic.write_task_files(out / "data", problems, train, test)
+    return problems, train, test
+
+
+def fill_teacher_cache(config, out: pathlib.Path, problems, train, degrees) -> dict:
+    """Greedy and temperature-0.7 rationales of the training questions into the real cache;
+    returns the teacher's share of correct rationales."""
+    from rt_jax.tasks import load_dataset, synthetic
+    from rt_jax.teacher.generate import generate_rationales
+    from rt_jax.teacher.store import RationaleStore
+
+    store = RationaleStore(out / "teacher_cache")
+    teacher = synthetic.RuleBasedTeacher(problems, error_rate=config.demo.error_rate, seed=config.seed)
+    examples = load_dataset(synthetic.TASK_NAME, out / "data").select(train)
+    stats = {}
+    for temperature, count in ((0.0, 1), (0.7, max(degrees, default=0))):
+        if count:
+            generate_rationales(store, teacher, synthetic.TASK_NAME, examples, config.teacher, count, temperature,
+                                seed=config.seed, progress=False)
+            method = "zs_cot" if temperature == 0 else "zs_cot_t70"
+            records = store.read(config.teacher, method, synthetic.TASK_NAME)
+            stats[method] = 100.0 * sum(r.correct for r in records) / len(records)
+    return stats
+
+
+def make_student(config, out: pathlib.Path) -> pathlib.Path:
+    """The from-scratch student's initial weights and byte tokenizer, saved once."""
+    import transformers
+
+    from rt_jax import models
+    from rt_jax.models.byte_tokenizer import ByteTokenizer
+
+    directory = out / "student_init"
+    if (directory / "config.json").exists():
+        return directory
+    d, tok = config.demo, ByteTokenizer()
+    hf_config = transformers.GPT2Config(
+        vocab_size=tok.vocab_size, n_positions=d.n_positions, n_embd=d.n_embd, n_layer=d.n_layer, n_head=d.n_head,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    loaded = models.from_config(hf_config, seed=config.seed, tokenizer=tok, position_embedding=d.position_embedding)
+    models.save_pretrained(loaded, directory)
+    return directory
+
+
+def run_config(config, method: str, out: pathlib.Path, student_dir: pathlib.Path):
+    c = config.copy_and_resolve_references()
+    demo_defaults = load_demo_config(method)
+    c.method, c.num_rationales, c.eval.max_new_tokens = method, demo_defaults.num_rationales, \
+        demo_defaults.eval.max_new_tokens
+    c.data_dir, c.teacher_cache_dir, c.model_path = str(out / "data"), str(out / "teacher_cache"), str(student_dir)
+    return c
+
+
+def run_method(config, workdir: pathlib.Path) -> Row:
+    """Trains (or only evaluates, for zs) one method; reuses a finished run in `workdir`."""
+    from rt_jax import evaluate
+    from rt_jax.train import loop
+
+    results_path = workdir / loop.RESULTS_FILE
+    num_pairs = 0
+    if config.method != "zs":
+        loaded = loop.load_student(config)
+        data = loop.build_data(config, loaded)
+        num_pairs = len(data.pairs)
+        # about demo.steps steps, in whole epochs (the schedule and evaluation work per epoch)
+        config.train.num_epochs = max(1, round(config.demo.steps / data.iterator.steps_per_epoch))
+    reused = _finished(results_path)
+    if reused:
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    elif config.method == "zs":
+        results = evaluate.run_evaluation(config, workdir)
+    else:
+        results = loop.train(config, workdir, loaded=loaded, data=data, evaluate_fn=evaluate.epoch_evaluator)
+    last = results["epochs"][-1]
+    return Row(config.method, title(config.method), num_pairs, results["final"]["accuracy"], last["num_test"],
+               results["wall_time_s"], reused)
+
+
+def _finished(results_path: pathlib.Path) -> bool:
+    if not results_path.exists():
+        return False
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    return bool(results.get("final")) and results["final"].get("accuracy") is not None
+
+
+# ---- the table --------------------------------------------------------------------------------
+
+def markdown(rows, teacher_stats: dict, config) -> str:
+    d = config.demo
+    lines = [f"Fine-tune-CoT demo: {config.task}, {d.num_train} training / {d.num_test} test questions, "
+             f"{d.n_layer}-layer byte-level GPT-2 (d_model {d.n_embd}, {d.position_embedding} positions) "
+             f"from scratch, ~{d.steps} steps of {config.train.batch_size}.",
+             ""]
+    if teacher_stats:
+        shares = ", ".join(f"{v:.1f}% of {'greedy' if k == 'zs_cot' else 'temperature-0.7'} rationales"
+                           for k, v in teacher_stats.items())
+        lines += [f"Rule-based teacher (error rate {d.error_rate}): correct on {shares}; "
+                  "only correct ones are trained on.", ""]
+    lines += ["| method | training examples | accuracy (%) | wall time (s) |", "|---|---|---|---|"]
+    for r in rows:
+        note = " (reused)" if r.reused else ""
+        lines.append(f"| {r.title} | {r.train_examples} | {r.accuracy:.1f} | {r.wall_time_s:.0f}{note} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_demo(config, out_dir, methods=METHODS, stream=sys.stdout) -> list[Row]:
+    """The whole demo; returns the table's rows and writes demo_results.md / .json."""
+    from rt_jax.paper_results import diverse_degree
+
+    unknown = [m for m in methods if m not in ("zs", "ft", "ft_cot") and not diverse_degree(m)]
+    if unknown:
+        raise UserError(f"--methods: unknown {unknown}; expected zs, ft, ft_cot or ft_cot_t70_<D>aug")
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+
+    def say(text):
+        print(f"[demo {time.perf_counter() - start:5.0f}s] {text}", file=stream, flush=True)
+
+    problems, train, test = make_task(config, out)
+    say(f"task {config.task}: {len(train)} training / {len(test)} test questions in {out / 'data'}")
+    degrees = [diverse_degree(m) for m in methods if diverse_degree(m)]
+    if any(m != "zs" and m != "ft" for m in methods):
+        teacher_stats = fill_teacher_cache(config, out, problems, train, degrees)
+        say(f"teacher cache {out / 'teacher_cache'}: " + ", ".join(f"{k} {v:.1f}% correct" for k, v in teacher_stats.items()))
+    else:
+        teacher_stats = {}
+    student_dir = make_student(config, out)
+    rows = []
+    for method in methods:
+        say(f"{title(method)}: {'evaluating' if method == 'zs' else 'training'} ...")
+        row = run_method(run_config(config, method, out, student_dir), out / "runs" / method)
+        say(f"{row.title}: {row.accuracy:.1f}% on {row.num_test} test questions ({row.wall_time_s:.0f} s)")
+        rows.append(row)
+    table = markdown(rows, teacher_stats, config)
+    (out / "demo_results.md").write_text(table, encoding="utf-8")
+    (out / "demo_results.json").write_text(json.dumps(
+        {"rows": [dataclasses.asdict(r) for r in rows], "teacher_correct_percent": teacher_stats,
+         "total_wall_time_s": time.perf_counter() - start}, indent=2) + "\n", encoding="utf-8")
+    print("\n" + table, file=stream, flush=True)
+    say(f"done; table saved to {out / 'demo_results.md'}")
+    return rows
+
+
+def load_demo_config(method: str | None = None):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rt_jax_demo_config", DEMO_CONFIG)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(method)
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The command's flags; defined on start, so that one app may import another's module."""
+    config_flags.DEFINE_config_file("config", str(DEMO_CONFIG), "Demo config (sizes, steps, teacher error rate).")
+    flags.DEFINE_string("out_dir", "demo_out", "Where the demo's data, teacher cache, runs and table go.")
+    flags.DEFINE_list("methods", list(METHODS), "Methods to run, in table order.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {argv[1:]}")
+    from rt_jax.tasks import synthetic
+
+    config = FLAGS.config
+    if config.task != synthetic.TASK_NAME:
+        raise UserError(f"--config: the demo runs task {synthetic.TASK_NAME}, not {config.task!r}")
+    run_demo(config, FLAGS.out_dir, FLAGS.methods)
+
+
+def run():
+    define_flags()
+    run_main(main)
+
+
+if __name__ == "__main__":
+    run()
