@@ -2,7 +2,8 @@
 
 `<workdir>/sweep_state.json` holds {status, attempts, failures, host, pid, slot, log, command,
 started, finished, exit_status}. Whether a run is done is decided by its results.json (written
-by the train command), so a run finished by hand, or by another sweep, counts as done too.
+by the train command) reaching the last epoch, so a run finished by hand, or by another sweep,
+counts as done too.
 """
 import json
 import os
@@ -13,6 +14,7 @@ from etils import epath
 
 STATE_FILE = "sweep_state.json"
 RESULTS_FILE = "results.json"
+CONFIG_FILE = "config.json"  # the train command's config snapshot
 # What --status shows. "interrupted" runs (the launcher died) are started again like pending ones.
 STATUSES = ("done", "running", "failed", "interrupted", "pending")
 
@@ -31,6 +33,19 @@ def write_json_atomic(path: epath.Path, data: dict) -> None:
     tmp = path.parent / f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     tmp.replace(path)
+
+
+def results_complete(workdir: epath.Path) -> bool:
+    """results.json is there and covers the last epoch of the run's config.json (the train
+    command rewrites results.json after every epoch, so its presence alone is not enough)."""
+    results = read_json(workdir / RESULTS_FILE)
+    if results is None:
+        return False
+    config = read_json(workdir / CONFIG_FILE) or {}
+    num_epochs = (config.get("train") or {}).get("num_epochs")
+    if not isinstance(num_epochs, int) or num_epochs <= 0:
+        return True  # no snapshot, or an evaluation-only run: its results are final
+    return any(e.get("epoch") == num_epochs - 1 for e in results.get("epochs") or [])
 
 
 def read_state(workdir: epath.Path) -> dict:
@@ -68,7 +83,7 @@ def run_status(workdir: epath.Path, max_attempts: int) -> tuple[str, dict]:
         if state.get("host") != socket.gethostname() or pid_alive(int(state.get("pid", -1))):
             return "running", state
         status = "interrupted"
-    if status != "interrupted" and read_json(workdir / RESULTS_FILE) is not None:
+    if status != "interrupted" and results_complete(workdir):
         return "done", state
     if status == "interrupted":
         return "interrupted", state

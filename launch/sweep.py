@@ -143,7 +143,7 @@ class Launcher:
         self.active.append(Active(run, workdir, slot, proc, proc.pid))
 
     def _finish(self, a: Active, exit_status: int | None) -> None:
-        has_results = run_state.read_json(a.workdir / run_state.RESULTS_FILE) is not None
+        has_results = run_state.results_complete(a.workdir)
         state = run_state.read_state(a.workdir)
         if exit_status == 0 and has_results or exit_status is None and has_results:
             run_state.write_state(a.workdir, status="done", exit_status=exit_status, finished=time.time())
@@ -154,7 +154,8 @@ class Launcher:
             return
         failures = state.get("failures", 0) + 1
         status = "failed" if failures >= self.sweep.max_attempts else "retry"
-        why = f"exit status {exit_status}" + ("" if has_results or exit_status else ", no results.json")
+        why = f"exit status {exit_status}" + ("" if has_results or exit_status else
+                                              ", results.json missing or short of the last epoch")
         run_state.write_state(a.workdir, status=status, failures=failures, exit_status=exit_status,
                               finished=time.time())
         print(f"{status:<6} {a.run.name} ({why}; failure {failures} of {self.sweep.max_attempts}; "

@@ -200,3 +200,15 @@ def test_state_files_are_replaced_whole(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep_state.json"]
     (tmp_path / "results.json").write_text('{"best": ')  # being written: not done yet
     assert run_state.read_json(tmp_path / "results.json") is None
+
+
+def test_results_count_only_once_they_reach_the_last_epoch(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"train": {"num_epochs": 3}}))
+    results = {"epochs": [{"epoch": 0, "accuracy": 1.0}, {"epoch": 1, "accuracy": 2.0}]}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert not run_state.results_complete(tmp_path)  # rewritten after every epoch
+    assert run_state.run_status(tmp_path, 2)[0] == "pending"
+    results["epochs"].append({"epoch": 2, "accuracy": 3.0})
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert run_state.results_complete(tmp_path)
+    assert run_state.run_status(tmp_path, 2)[0] == "done"
