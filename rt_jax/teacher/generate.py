@@ -13,6 +13,7 @@ import dataclasses
 import zlib
 from typing import Iterable, Sequence
 
+from rt_jax.teacher.backends import TeacherError
 from rt_jax.teacher.record import Record
 from rt_jax.teacher.store import RationaleStore
 
@@ -78,6 +79,9 @@ def generate_rationales(store: RationaleStore, backend, task: str, examples: Seq
                 rationales = backend.complete(prompts, max_reasoning_tokens, temperature, chunk_seed)
                 second = [answer_prompt(p, r.text, trigger) for p, r in zip(prompts, rationales)]
                 answers = backend.complete(second, max_answer_tokens, 0.0, chunk_seed)
+                if not len(rationales) == len(answers) == len(chunk):
+                    raise TeacherError(f"{type(backend).__name__} returned {len(rationales)}/{len(answers)} "
+                                       f"completions for {len(chunk)} prompts")
                 for (ex, c), p1, r, p2, a in zip(chunk, prompts, rationales, second, answers):
                     result = score(task, a.text, ex.answer)
                     writer.append(Record(

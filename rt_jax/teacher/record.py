@@ -7,6 +7,7 @@ the reasoning step ("Q: ...\\nA: Let's think step by step." -> rationale) and th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from typing import Any
@@ -49,6 +50,9 @@ class Record:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Record)}
+_ALL = frozenset(_FIELDS)
+_REQUIRED = frozenset(n for n, f in _FIELDS.items()
+                      if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 _STR_FIELDS = ("teacher", "method", "task", "reasoning_prompt", "reasoning_completion",
                "answer_prompt", "answer_completion")
 _OPT_STR_FIELDS = ("reasoning_finish_reason", "answer_finish_reason", "prediction")
@@ -61,36 +65,40 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=256)
+def _check_shard_names(teacher: str, method: str, task: str) -> None:
+    for kind, name in (("teacher", teacher), ("method", method), ("task", task)):
+        check_name(kind, name)
+
+
 def record_from_dict(d: Any) -> Record:
-    """Validate a parsed JSON object and build a Record; raise InvalidRecord naming the field."""
-    if not isinstance(d, dict):
+    """Validate a parsed JSON object and build a Record; raise InvalidRecord naming the field.
+    (Runs once per cached line on every cold read, hence the plain type checks.)"""
+    if type(d) is not dict:
         raise InvalidRecord(f"expected a JSON object, got {type(d).__name__}")
     version = d.get("schema_version")
     if version != SCHEMA_VERSION:
         raise InvalidRecord(f"unknown schema_version {version!r} (this rt_jax reads {SCHEMA_VERSION})")
-    unknown = sorted(set(d) - set(_FIELDS))
-    if unknown:
-        raise InvalidRecord(f"unknown field(s) {unknown}")
-    missing = sorted(n for n, f in _FIELDS.items()
-                     if n not in d and f.default is dataclasses.MISSING
-                     and f.default_factory is dataclasses.MISSING)
-    if missing:
-        raise InvalidRecord(f"missing field(s) {missing}")
+    keys = d.keys()
+    if keys != _ALL:
+        if keys - _ALL:
+            raise InvalidRecord(f"unknown field(s) {sorted(keys - _ALL)}")
+        if _REQUIRED - keys:
+            raise InvalidRecord(f"missing field(s) {sorted(_REQUIRED - keys)}")
     for name in _STR_FIELDS:
-        if not isinstance(d[name], str):
+        if type(d[name]) is not str:
             raise InvalidRecord(f"field {name!r} must be a string")
     for name in _OPT_STR_FIELDS:
-        if d[name] is not None and not isinstance(d[name], str):
+        if d[name] is not None and type(d[name]) is not str:
             raise InvalidRecord(f"field {name!r} must be a string or null")
     for name in _INT_FIELDS:
         if type(d[name]) is not int or d[name] < 0:
             raise InvalidRecord(f"field {name!r} must be a non-negative integer")
     if type(d["correct"]) is not bool:
         raise InvalidRecord("field 'correct' must be true or false")
-    if not isinstance(d.get("extra", {}), dict):
+    if type(d.get("extra", {})) is not dict:
         raise InvalidRecord("field 'extra' must be an object")
-    for name in ("teacher", "method", "task"):
-        check_name(name, d[name])
+    _check_shard_names(d["teacher"], d["method"], d["task"])
     return Record(**d)
 
 

@@ -54,3 +54,13 @@ def select_rationales(store: RationaleStore, task: str, teacher: str, method: st
                 seen.add(text)
             chosen.append(in_dataset_letters(rec))
     return chosen
+
+
+def train_rationales(store: RationaleStore, task: str, data_dir, teacher: str = "text-davinci-002",
+                     method: str = "zs_cot", max_per_sample: int = 1, correct_only: bool = True,
+                     dedupe: bool = False, split: str = "default", problems: list[str] | None = None) -> list[Record]:
+    """`select_rationales` over the task's training split (what Fine-tune-CoT trains on)."""
+    from rt_jax.tasks import load_split
+
+    train = load_split(task, data_dir, split).train
+    return select_rationales(store, task, teacher, method, train, max_per_sample, correct_only, dedupe, problems)

@@ -8,7 +8,7 @@ from rt_jax.tasks import kojima_cleanse, load_split, score, task_info
 from rt_jax.teacher.import_kojima import (KOJIMA_METHOD, KOJIMA_TEACHER, LOG_NAMES, LOG_SUFFIX, import_log,
                                           kojima_logs, letter_map)
 from rt_jax.teacher.kojima_log import parse_log
-from rt_jax.teacher.select import select_rationales
+from rt_jax.teacher.select import select_rationales, train_rationales
 from rt_jax.teacher.store import RationaleStore
 
 # Logs that echo the answer step stripped and with ':' removed after "pred_before :".
@@ -106,6 +106,7 @@ def test_d1_selection_counts_correct_training_rationales(imported, data_dir):
                      (records[i].extra["kojima_pred"] == records[i].extra["kojima_gold"]
                       or _documented_difference(task, records[i], dataset[i].answer))]
         assert len(chosen) == report.train_with_correct == len(by_kojima)
+        assert train_rationales(store, task, data_dir) == chosen
         assert all(r.correct and r.sample_index in set(train) for r in chosen)
     assert [reports[t].train_with_correct for t in ("gsm8k", "aqua", "commonsense_qa")] == [0, 0, 0]
 
