@@ -125,6 +125,43 @@ def test_padding_matches_reference_collation_and_loss(pairs, gpt2_like):
     torch.testing.assert_close(ours, ref_loss, rtol=1e-5, atol=1e-5)
 
 
+def test_encoder_decoder_padding_matches_reference_collation_and_loss(pairs, t5_like):
+    """reasoning-teacher's encoder-decoder collation (right padding to the longest input and
+    label, labels -100 on padding, T5 shifting labels right) gives the same loss as our rows."""
+    chosen = pairs[:8]
+    examples = tokenize_pairs(chosen, t5_like, is_encoder_decoder=True, max_length=512)
+    it = BatchIterator(examples, 8, seed=0, packing=False, seq_len=512, is_encoder_decoder=True,
+                       pad_id=t5_like.pad_token_id, decoder_start_token_id=t5_like.pad_token_id)
+    batch = {k: torch.tensor(v, dtype=torch.long) for k, v in it.batch(0, 0).items()}
+    order = [chosen[rows[0]] for rows in it.global_rows(0, 0)]
+    inputs = t5_like([p.prompt for p in order], padding="longest", max_length=512, truncation=True,
+                     return_tensors="pt")
+    labels = t5_like([p.target for p in order], padding="longest", max_length=512, truncation=True,
+                     return_tensors="pt")
+    label_ids = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
+    torch.manual_seed(0)
+    config = transformers.T5Config(vocab_size=len(t5_like), d_model=32, d_kv=8, d_ff=64, num_layers=2,
+                                   num_heads=2, decoder_start_token_id=t5_like.pad_token_id,
+                                   pad_token_id=t5_like.pad_token_id)
+    model = transformers.T5ForConditionalGeneration(config).eval()
+    shifted = model._shift_right(label_ids)
+    for r in range(8):
+        dec = batch["decoder_segment_ids"][r] > 0
+        assert batch["input_ids"][r][batch["encoder_segment_ids"][r] > 0].tolist() == \
+            inputs["input_ids"][r][inputs["attention_mask"][r] == 1].tolist()
+        assert batch["targets"][r][dec].tolist() == label_ids[r][label_ids[r] != -100].tolist()
+        assert batch["decoder_input_ids"][r][dec].tolist() == shifted[r][: int(dec.sum())].tolist()
+    with torch.no_grad():
+        ref_loss = model(**inputs, labels=label_ids, decoder_attention_mask=labels["attention_mask"]).loss
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["encoder_segment_ids"] > 0,
+                       decoder_input_ids=batch["decoder_input_ids"],
+                       decoder_attention_mask=batch["decoder_segment_ids"] > 0).logits
+        nll = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(), reduction="none")
+        weights = batch["loss_mask"].flatten().float()
+        ours = (nll * weights).sum() / weights.sum()
+    torch.testing.assert_close(ours, ref_loss, rtol=1e-5, atol=1e-5)
+
+
 def test_padded_widths_are_few_buckets(pairs, gpt2_like):
     examples = tokenize_pairs(pairs, gpt2_like, is_encoder_decoder=False, max_length=512)
     it = BatchIterator(examples, batch_size=8, seed=3, packing=False, seq_len=512)
