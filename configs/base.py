@@ -18,7 +18,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.teacher_cache_dir = ""
     c.teacher = "text-davinci-002"
     c.num_rationales = 1  # D: diverse reasoning samples per training question
-    c.template = "special"  # prompt/target template of rt_jax.formats
+    c.template = ""  # rt_jax.formats template for training and evaluation; empty: the method's
     c.seed = 0
 
     c.train = ml_collections.ConfigDict()
@@ -35,7 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.grad_accum_steps = 1  # microbatches per step
     c.train.compute_dtype = "float32"  # float32 | bfloat16 (params stay in param_dtype)
     c.train.param_dtype = "float32"
-    c.train.remat = "none"  # none | dots | minimal | full (jax.checkpoint policy on the loss)
+    c.train.remat = "none"  # none | layer (per-layer, in the model) | dots | minimal (policy on the loss)
     c.train.dropout = True  # the reference trains in train mode (HF dropout on)
     c.train.packing = True
     c.train.max_seq_len = 1024

@@ -31,15 +31,12 @@ class Checkpoints:
         self.directory = pathlib.Path(directory).absolute()
         self._manager = ocp.CheckpointManager(self.directory, item_names=("state", "meta"), options=options)
 
-    def save(self, state: TrainState, meta: dict[str, Any], accuracy: float | None = None, force=False) -> bool:
-        """Starts an async save at `state.step`; returns at once (device buffers are copied first)."""
+    def save(self, state: TrainState, meta: dict[str, Any], accuracy: float | None = None) -> bool:
+        """Starts an async save at `state.step`; returns at once (device buffers are copied first).
+        A step already saved is left as it is (never rewritten)."""
         step = int(jax.device_get(state.step))
         if step in self._manager.all_steps():
-            if accuracy is None:
-                return False  # already saved at this step (e.g. step checkpoint == epoch end)
-            # an epoch-end save after a step save at the same step: re-save with its metric
-            self._manager.wait_until_finished()
-            self._manager.delete(step)
+            return False
         metrics = None if accuracy is None else {ACCURACY: float(accuracy)}
         return self._manager.save(
             step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),

@@ -18,7 +18,7 @@ ENCODER_DECODER_KEYS = ("input_ids", "encoder_segment_ids", "decoder_input_ids",
                         "targets", "loss_mask")
 REMAT_POLICIES = {
     "none": None,
-    "full": jax.checkpoint_policies.nothing_saveable,
+    "layer": None,  # per-layer remat inside the model (built with remat=True by the loop)
     "dots": jax.checkpoint_policies.checkpoint_dots,
     "minimal": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }

@@ -1,0 +1,115 @@
+"""Training metrics: FLOP estimates, device peaks for MFU, and the run's logs (JSON lines,
+TensorBoard event files via tensorboardX, a console progress bar)."""
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import sys
+import time
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Dense bf16 peak FLOP/s per chip, by a substring of jax's device_kind (first match wins).
+PEAK_FLOPS = (
+    ("TPU v6", 918e12), ("TPU v5p", 459e12), ("TPU v5 lite", 197e12), ("TPU v5e", 197e12),
+    ("TPU v5", 459e12), ("TPU v4", 275e12), ("TPU v3", 123e12), ("TPU v2", 45e12),
+    ("H200", 989e12), ("H100", 989e12), ("A100", 312e12), ("L40S", 362e12), ("L4", 121e12),
+    ("A10", 125e12), ("V100", 125e12), ("T4", 65e12),
+)
+
+
+@functools.lru_cache(maxsize=None)
+def measured_matmul_peak(n: int = 2048, dtype: str = "float32", repeats: int = 5) -> float:
+    """FLOP/s of a jitted n x n matmul on the default device, best of `repeats`: the peak that
+    CPU runs are compared against (no table entry can know a CPU)."""
+    x = jnp.ones((n, n), dtype)
+    f = jax.jit(lambda a, b: a @ b)
+    f(x, x).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(x, x).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def device_peak_flops(device=None) -> float:
+    """Peak FLOP/s of one device: the table for TPUs/GPUs, a measured matmul on CPU."""
+    device = device or jax.devices()[0]
+    kind = getattr(device, "device_kind", "")
+    for name, peak in PEAK_FLOPS:
+        if name.lower() in kind.lower():
+            return peak
+    return measured_matmul_peak()
+
+
+def flops_per_token(hf_config, num_params: int, seq_len: int) -> float:
+    """Training FLOPs per token: 6N for the matmuls with the parameters (forward + backward)
+    plus 12 * layers * d_model * seq_len for attention scores and values (PaLM appendix B)."""
+    layers = getattr(hf_config, "n_layer", None) or (
+        getattr(hf_config, "num_layers", 0) + (getattr(hf_config, "num_decoder_layers", None)
+                                               or getattr(hf_config, "num_layers", 0)))
+    d_model = getattr(hf_config, "n_embd", None) or getattr(hf_config, "d_model", 0)
+    return 6.0 * num_params + 12.0 * layers * d_model * seq_len
+
+
+def batch_token_counts(batch: Mapping[str, np.ndarray]) -> tuple[int, int]:
+    """(useful tokens, token slots) of a host batch: non-padding vs all positions."""
+    seg_keys = [k for k in ("segment_ids", "encoder_segment_ids", "decoder_segment_ids") if k in batch]
+    useful = sum(int(np.count_nonzero(batch[k])) for k in seg_keys)
+    slots = sum(int(batch[k].size) for k in seg_keys)
+    return useful, slots
+
+
+class RunLog:
+    """metrics.jsonl + TensorBoard events + a progress line; only process 0 writes."""
+
+    def __init__(self, workdir: pathlib.Path, total_steps: int, enabled: bool = True, stream=None):
+        self.enabled = enabled
+        self.total_steps = total_steps
+        self.stream = stream or sys.stderr
+        self._writer = None
+        self._jsonl = None
+        self._start = time.perf_counter()
+        self._start_step = None
+        if enabled:
+            from tensorboardX import SummaryWriter  # event files without TensorFlow
+            self._writer = SummaryWriter(str(workdir / "tensorboard"))
+            self._jsonl = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
+
+    def write(self, step: int, metrics: Mapping[str, Any], prefix: str = "train") -> None:
+        if not self.enabled:
+            return
+        record = {"step": step, **{f"{prefix}/{k}": float(v) for k, v in metrics.items()}}
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+        for k, v in metrics.items():
+            self._writer.add_scalar(f"{prefix}/{k}", float(v), step)
+        self._writer.flush()
+
+    def progress(self, step: int, epoch: int, metrics: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        if self._start_step is None:
+            self._start_step, self._start = step, time.perf_counter()
+            eta = "?"
+        else:
+            rate = (step - self._start_step) / max(time.perf_counter() - self._start, 1e-9)
+            left = (self.total_steps - step) / rate if rate > 0 else 0
+            eta = time.strftime("%H:%M:%S", time.gmtime(left))
+        done = int(30 * step / max(self.total_steps, 1))
+        line = (f"epoch {epoch} [{'#' * done}{'.' * (30 - done)}] {step}/{self.total_steps} "
+                f"loss {metrics.get('loss', float('nan')):.4f} tok/s {metrics.get('tokens_per_s', 0):.0f} ETA {eta}")
+        end = "\r" if self.stream.isatty() else "\n"
+        print(line, end=end, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            if self.stream.isatty():
+                print(file=self.stream)
+            self._writer.close()
+            self._jsonl.close()
