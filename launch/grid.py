@@ -3,8 +3,8 @@
 A sweep config (configs/sweeps/*.py, `get_config()`) holds:
   name, root (sweep directory; gs:// works), train_config, max_attempts, parallel,
   tasks, students, methods, num_rationales, seeds   -- the default axes
-  grids     -- optional list of dicts overriding some axes (and adding `overrides`); the sweep
-               is the union of their products (empty: one grid made of the default axes)
+  grids     -- optional list of dicts overriding some axes (and `overrides`, field by field);
+               the sweep is the union of their products (empty: one grid of the default axes)
   overrides -- {config field: value} passed to every run as --config.<field>=<value>; nested
                dicts name nested fields ({"train": {"batch_size": 16}})
   command   -- optional argv template; fields in braces are filled per run
@@ -78,7 +78,7 @@ def expand(cfg) -> list[Run]:
             if not isinstance(d, int) or d < 1:
                 raise UserError(f"sweep config: grids[{g}].num_rationales has {d!r}; expected "
                                 "positive integers")
-        extra = common + _overrides(grid.get("overrides"))
+        extra = tuple(sorted({**dict(common), **dict(_overrides(grid.get("overrides")))}.items()))
         for task, student, method, seed in itertools.product(
                 axes["tasks"], axes["students"], axes["methods"], axes["seeds"]):
             degrees = axes["num_rationales"] if "{D}" in method else (None,)

@@ -49,6 +49,9 @@ def test_runs_have_stable_names_and_commands(tmp_path):
     cfg.overrides = {"train": {"batch_size": 16}}
     first, again = grid.expand(cfg), grid.expand(cfg)
     assert [r.name for r in first] == [r.name for r in again]
+    cfg.grids = [{"tasks": ("svamp",), "overrides": {"train": {"batch_size": 32}, "seed": 3}}]
+    assert grid.expand(cfg)[0].overrides == (("seed", "3"), ("train.batch_size", "32"))
+    cfg.grids = []
     run = first[0]
     assert run.name == "multiarith__gpt2__ft_cot_t70_1aug__seed0"
     assert grid.command_for(run, cfg, "/w/x") == [
