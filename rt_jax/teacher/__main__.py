@@ -127,7 +127,11 @@ def generate(problems: list[str]) -> None:
         dataset = load_dataset(task, FLAGS.data_dir)
         split = load_split(task, FLAGS.data_dir)
         indices = {"train": split.train, "test": split.test, "all": split.train + split.test}[FLAGS.split]
-        indices = [i for i in sorted(indices) if i in dataset]
+        available = [i for i in sorted(indices) if i in dataset]
+        if len(available) < len(indices):
+            problems.append(f"{task}: {len(indices) - len(available)} sample(s) of the {FLAGS.split} split are not "
+                            f"available and were skipped ({'; '.join(dataset.missing)})")
+        indices = available
         if FLAGS.limit:
             indices = indices[: FLAGS.limit]
         report = generate_rationales(
