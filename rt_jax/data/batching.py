@@ -148,6 +148,7 @@ class BatchIterator:
         self.steps_per_epoch = -(-len(self.rows) // batch_size)
         self._fingerprint = self._compute_fingerprint()
         self._epoch, self._step = 0, 0
+        self._order: tuple[int | None, np.ndarray] = (None, np.empty(0, np.int64))
 
     def _check_lengths(self) -> None:
         limits = np.array([self.seq_len, self.target_seq_len if self.is_encoder_decoder else 0])
@@ -162,7 +163,9 @@ class BatchIterator:
     # --- the plan: pure functions of (seed, epoch, step) ---
     def epoch_order(self, epoch: int) -> np.ndarray:
         """Permutation of the rows for this epoch (same on every host)."""
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.rows))
+        if self._order[0] != epoch:  # one epoch cached: batches are asked for in epoch order
+            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.rows)))
+        return self._order[1]
 
     def global_rows(self, epoch: int, step: int) -> list[list[int]]:
         """Example indices of every row of the global batch (empty lists fill the last batch)."""

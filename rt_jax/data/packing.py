@@ -32,16 +32,26 @@ def first_fit(
         raise ValueError(f"example {i} has length {lengths[i].tolist()} > row size {capacity.tolist()}")
     if order is None:
         order = np.argsort(-lengths.sum(axis=1), kind="stable")
-    n = len(lengths)
-    room = np.tile(capacity, (max(n, 1), 1))  # at most one row per example
+    if lengths.shape[1] == 1 or (lengths[:, 1:] == 0).all():  # one kind: cheaper 1-D scans
+        lengths, capacity = lengths[:, :1], capacity[:1]
+    room = np.tile(capacity, (max(len(lengths), 1), 1))  # at most one row per example
+    flat_room, flat_len = room[:, 0], lengths[:, 0]
+    smallest = lengths.min(axis=0)
+    one_kind = lengths.shape[1] == 1
     rows: list[list[int]] = []
-    for i in order:
-        fits = (room[: len(rows) + 1] >= lengths[i]).all(axis=1)
-        r = int(np.argmax(fits))  # row len(rows) is always empty, so something fits
+    first_open = 0  # rows before it cannot take even the smallest example: never scanned again
+    for i in order.tolist():
+        if one_kind:
+            r = first_open + int(np.argmax(flat_room[first_open : len(rows) + 1] >= flat_len[i]))
+        else:
+            r = first_open + int(np.argmax((room[first_open : len(rows) + 1] >= lengths[i]).all(axis=1)))
+        # row len(rows) is still empty, so something always fits
         if r == len(rows):
             rows.append([])
-        rows[r].append(int(i))
+        rows[r].append(i)
         room[r] -= lengths[i]
+        while first_open < len(rows) and (room[first_open] < smallest).any():
+            first_open += 1
     return rows
 
 
