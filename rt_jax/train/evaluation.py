@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
+import jax
+
 from rt_jax import decoding, formats
 from rt_jax.errors import UserError
 from rt_jax.tasks import score
@@ -83,10 +85,15 @@ def evaluate_prompts(
                 extra={"epoch": epoch, "followed_format": s.followed_format, "gold": example.answer},
             ))
     path = store.shard_path(student, pred_method, task)
+    if jax.process_index() != 0:  # every host decodes (the mesh needs them all); one writes
+        records_to_write = []
+    else:
+        records_to_write = records
     try:
-        with store.writer(student, pred_method, task) as writer:
-            for rec in records:
-                writer.append(rec)
+        if records_to_write:
+            with store.writer(student, pred_method, task) as writer:
+                for rec in records_to_write:
+                    writer.append(rec)
     except Conflict as e:
         raise UserError(f"{e} (predictions of epoch {epoch} already saved and different; "
                         "use a fresh out_dir)") from None
