@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import http.client
 import json
 import os
 import random
@@ -105,7 +106,7 @@ class HttpCompletionsBackend:
                     raise TeacherError(f"{self.url}: HTTP {e.code}: {detail}") from None
                 why = f"HTTP {e.code}"
                 retry_after = e.headers.get("Retry-After") if e.headers else None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
                 why = self._scrub(f"{type(e).__name__}: {getattr(e, 'reason', e)}")
             except (KeyError, IndexError, TypeError, ValueError) as e:
                 raise TeacherError(f"{self.url}: unexpected reply ({type(e).__name__}: {e})") from None

@@ -18,6 +18,9 @@ from rt_jax.teacher.record import Record
 from rt_jax.teacher.store import Conflict, RationaleStore
 
 KOJIMA_TEACHER = "text-davinci-002"  # Kojima's `model='gpt3-xl'` maps to this engine
+# Kojima et al.'s --model names -> the OpenAI engines their decoder called.
+KOJIMA_ENGINES = {"gpt3": "text-ada-001", "gpt3-medium": "text-babbage-001", "gpt3-large": "text-curie-001",
+                  "gpt3-xl": "text-davinci-002"}
 KOJIMA_METHOD = "zs_cot"
 LOG_DIR = "raw/kojima_zero_shot_cot/log"
 
@@ -106,7 +109,8 @@ def match_blocks(task: str, blocks: list[LogBlock], dataset, log_path, problems:
     return matched
 
 
-def block_record(task: str, block: LogBlock, example, mapping: dict[str, str], log_name: str, score) -> Record:
+def block_record(task: str, block: LogBlock, example, mapping: dict[str, str], log_name: str, score,
+                 teacher: str = KOJIMA_TEACHER) -> Record:
     """The cache record of one block, scored by our scorer against the unified gold answer.
     Multiple-choice letters are scored in the log's letters and the prediction mapped back."""
     extra = {"source": "kojima_zero_shot_cot", "log": log_name, "line": block.line,
@@ -121,7 +125,7 @@ def block_record(task: str, block: LogBlock, example, mapping: dict[str, str], l
         result = score(task, block.answer_text, example.answer)
         prediction = result.prediction
     return Record(
-        teacher=KOJIMA_TEACHER, method=KOJIMA_METHOD, task=task, sample_index=example.sample_index,
+        teacher=teacher, method=KOJIMA_METHOD, task=task, sample_index=example.sample_index,
         completion_index=0, reasoning_prompt=block.reasoning_prompt, reasoning_completion=block.rationale,
         answer_prompt=block.answer_prompt, answer_completion=block.answer_text,
         reasoning_finish_reason=None, answer_finish_reason=None,
@@ -149,10 +153,11 @@ def import_log(store: RationaleStore, log_path, data_dir, problems: list[str]) -
     matched = match_blocks(task, blocks, dataset, log_path, problems)
     report.matched = len(matched)
     correct_train, correct = set(), 0
-    with store.writer(KOJIMA_TEACHER, KOJIMA_METHOD, task, problems) as writer:
+    teacher = KOJIMA_ENGINES.get(header.model, header.model)
+    with store.writer(teacher, KOJIMA_METHOD, task, problems) as writer:
         for block, example, mapping in matched:
             report.gold_disagrees += not _gold_agrees(block.gold, example.answer, mapping)
-            record = block_record(task, block, example, mapping, log_path.name, score)
+            record = block_record(task, block, example, mapping, log_path.name, score, teacher)
             correct += record.correct
             if record.correct and example.sample_index in train:
                 correct_train.add(example.sample_index)
