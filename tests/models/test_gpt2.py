@@ -54,7 +54,7 @@ def test_prefill_and_steps_equal_full_forward(small):
     full = jax.jit(m.apply)(p, ids, mask)
     positions = layers.positions_from_mask(jnp.asarray(mask))
     max_length, prompt = 10, 3
-    cache = m.apply(p, 2, max_length, method="init_cache")
+    cache = jax.jit(lambda: m.apply(p, 2, max_length, method="init_cache"))()
     extend = jax.jit(lambda c, i, pos, idx, kvm: m.apply(p, i, pos, c, idx, kvm, method="extend"))
     kv_mask = jnp.zeros((2, max_length), bool).at[:, :prompt].set(mask[:, :prompt] > 0)
     logits, cache = extend(cache, ids[:, :prompt], positions[:, :prompt], jnp.int32(0), kv_mask)
@@ -87,6 +87,8 @@ def test_packed_equals_one_by_one(small):
         start += len(s)
 
 
+# remat and the compute dtype do not depend on the position embedding: learned covers them.
+@pytest.mark.parametrize("small", ["learned"], indirect=True)
 def test_remat_and_bfloat16_compute_keep_the_logits(small):
     m, p = small.module, {"params": small.params}
     ids, mask = left_padded_batch(np.random.default_rng(3), (5, 4), 61)
@@ -102,6 +104,7 @@ def test_remat_and_bfloat16_compute_keep_the_logits(small):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("small", ["learned"], indirect=True)
 def test_remat_gradients_equal_plain_gradients(small):
     ids, mask = left_padded_batch(np.random.default_rng(3), (5, 4), 61)
     remat = models.build_module(small.config, remat=True, position_embedding=small.module.s.position_embedding)

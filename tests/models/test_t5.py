@@ -67,8 +67,8 @@ def test_cache_path_equals_full_forward(small):
     shape = dict(enc=(9, 4), dec=(7, 7), vocab_size=53)
     ids, mask, dec, _ = batch(shape, seed=1)
     full = np.asarray(jax.jit(m.apply)(v, ids, mask, dec))
-    enc = m.apply(v, ids, mask, method="encode")
-    cache = m.apply(v, enc, mask, 8, method="init_cache")
+    start = jax.jit(lambda i, msk: m.apply(v, m.apply(v, i, msk, method="encode"), msk, 8, method="init_cache"))
+    cache = start(ids, mask)
     extend = jax.jit(lambda c, d, i: m.apply(v, d, c, i, mask, method="extend"))
     logits, cache = extend(cache, dec[:, :3], jnp.int32(0))  # prefill of 3 tokens, then single steps
     steps = [logits]
