@@ -41,9 +41,3 @@ def t5_pair(tmp_path_factory):
 def t5_v11_pair(tmp_path_factory):
     torch.manual_seed(2)
     return _pair(tmp_path_factory, "t5_v11", transformers.T5ForConditionalGeneration(_t5_config(True)))
-
-
-@pytest.fixture(params=["gpt2", "t5", "t5_v11"])
-def model_pair(request):
-    """(transformers model, rt_jax LoadedModel) for each of the three architectures."""
-    return request.getfixturevalue(f"{request.param}_pair")

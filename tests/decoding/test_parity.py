@@ -50,39 +50,37 @@ def ours(loaded, eos, batch_size=16, **settings):
     return [[o[0] for o in outs] for outs in Decoder(loaded, config).decode_ids(PROMPTS)]
 
 
-def test_greedy_matches_transformers(model_pair):
-    hf_model, loaded = model_pair
+@pytest.mark.parametrize("arch", ["gpt2", pytest.param("t5", marks=pytest.mark.slow), "t5_v11"])
+def test_greedy_matches_transformers(request, arch):
+    hf_model, loaded = request.getfixturevalue(f"{arch}_pair")
     eos = eos_seen_midway(hf_model)
     expected = hf_generate(hf_model, PROMPTS, eos)
     assert any(len(e[0]) < NEW for e in expected)  # some rows stop at EOS
-    assert ours(loaded, eos, batch_size=2) == expected  # several batches, input order kept
+    assert ours(loaded, eos) == expected
 
 
-BEAMS = [
-    dict(num_beams=3, length_penalty=1.0, early_stopping=False, num_return_sequences=2),
-    dict(num_beams=4, length_penalty=2.0, early_stopping=True, num_return_sequences=1),
-    dict(num_beams=2, length_penalty=-0.5, early_stopping="never", num_return_sequences=2),
-    dict(num_beams=3, length_penalty=1.5, early_stopping="never", num_return_sequences=3),
-]
+BEAMS = {
+    "k3_lp1_nrs2": dict(num_beams=3, length_penalty=1.0, early_stopping=False, num_return_sequences=2),
+    "k4_lp2_early": dict(num_beams=4, length_penalty=2.0, early_stopping=True, num_return_sequences=1),
+    "k2_neglp_never": dict(num_beams=2, length_penalty=-0.5, early_stopping="never", num_return_sequences=2),
+    "k3_lp1.5_never": dict(num_beams=3, length_penalty=1.5, early_stopping="never", num_return_sequences=3),
+}
+# The default run covers each architecture and early_stopping mode once; the full matrix is slow.
+DEFAULT = {("gpt2", "k3_lp1_nrs2"), ("t5", "k4_lp2_early"), ("gpt2", "k3_lp1.5_never")}
+CASES = [pytest.param(arch, name, marks=() if (arch, name) in DEFAULT else pytest.mark.slow, id=f"{arch}-{name}")
+         for arch in ("gpt2", "t5", "t5_v11") for name in BEAMS]
 
 
-@pytest.mark.parametrize("settings", BEAMS[:2], ids=["k3_lp1_nrs2", "k4_lp2_early"])
-def test_beam_matches_transformers(model_pair, settings):
-    hf_model, loaded = model_pair
+@pytest.mark.parametrize("arch,name", CASES)
+def test_beam_matches_transformers(request, arch, name):
+    hf_model, loaded = request.getfixturevalue(f"{arch}_pair")
+    settings = BEAMS[name]
     eos = eos_seen_midway(hf_model)
     expected = hf_generate(hf_model, PROMPTS, eos, **settings)
     assert ours(loaded, eos, strategy="beam", **settings) == expected
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("settings", BEAMS[2:], ids=["k2_neglp_never", "k3_lp1.5_never"])
-def test_beam_never_matches_transformers(model_pair, settings):
-    hf_model, loaded = model_pair
-    eos = eos_seen_midway(hf_model)
-    expected = hf_generate(hf_model, PROMPTS, eos, **settings)
-    assert ours(loaded, eos, strategy="beam", **settings) == expected
-
-
 def test_beam_without_eos_runs_to_max_length(gpt2_pair):
     hf_model, loaded = gpt2_pair
     settings = dict(num_beams=3, length_penalty=1.0, early_stopping=False, num_return_sequences=3)
