@@ -56,3 +56,35 @@ def test_local_backend_returns_the_samplers_output(tiny_teacher):
                           key=jax.random.PRNGKey(0))
     assert [o.text for o in outs] == [e.text for e in expect]
     assert [o.finish_reason for o in outs] == ["length" if e.finish_reason == "length" else "stop" for e in expect]
+
+
+@pytest.mark.slow
+def test_cli_generate_with_a_saved_local_model(tmp_path, data_dir):
+    import os
+    import subprocess
+    import sys
+
+    from rt_jax.models import save_pretrained
+    from rt_jax.teacher.store import RationaleStore
+
+    tok = ByteTokenizer()
+    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=1024, vocab_size=tok.vocab_size,
+                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
+    teacher = from_config(config, tokenizer=tok)  # coin_flip prompts are ~400 bytes
+    model_dir = tmp_path / "model"
+    save_pretrained(teacher, model_dir)
+    tok.save_pretrained(model_dir)
+    args = [sys.executable, "-m", "rt_jax.teacher", "generate", "--backend=local", f"--model={model_dir}",
+            "--teacher=tiny", f"--cache_dir={tmp_path / 'cache'}", f"--data_dir={data_dir}", "--tasks=coin_flip",
+            "--limit=2", "--max_reasoning_tokens=4", "--max_answer_tokens=2", "--batch_size=2"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    assert "coin_flip: requested=2 cached=0 written=2" in out.stdout
+    records = RationaleStore(tmp_path / "cache").read("tiny", "zs_cot", "coin_flip")
+    assert [r.sample_index for r in records] == sorted(load_split_train(data_dir)[:2])
+
+
+def load_split_train(data_dir):
+    from rt_jax.tasks import load_split
+
+    return load_split("coin_flip", data_dir).train
