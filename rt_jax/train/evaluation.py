@@ -9,6 +9,7 @@ predictions are the same and refuses, naming the file, when they differ.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Sequence
 
@@ -23,13 +24,22 @@ from rt_jax.teacher.store import Conflict, RationaleStore
 _DECODERS: dict[tuple, tuple[Any, Any]] = {}
 
 
-def _decoder(loaded_like, config: decoding.DecodeConfig, mesh):
+def _decoder(loaded_like, params, config: decoding.DecodeConfig, mesh):
     """One compiled decoder per (model, config, mesh); params are swapped in per call, so every
-    epoch reuses the same compilations."""
+    epoch reuses the same compilations. The training loop hands over a model without params
+    (its train state owns them): the decoder is built around the given ones, sharded as they are."""
     key = (id(loaded_like), config, id(mesh))
     entry = _DECODERS.get(key)
     if entry is None or entry[0] is not loaded_like:
-        entry = (loaded_like, decoding.Decoder(loaded_like, config, mesh=mesh))
+        with_params = loaded_like
+        if dataclasses.is_dataclass(loaded_like) and params is not None:
+            with_params = dataclasses.replace(loaded_like, params=params)
+        shardings = None
+        if mesh is not None and params is not None:
+            leaves = jax.tree.leaves(params)
+            if all(isinstance(x, jax.Array) for x in leaves):
+                shardings = jax.tree.map(lambda x: x.sharding, params)
+        entry = (loaded_like, decoding.Decoder(with_params, config, mesh=mesh, param_shardings=shardings))
         _DECODERS[key] = entry
     return entry[1]
 
@@ -60,7 +70,7 @@ def evaluate_prompts(
         raise UserError(f"evaluation of {task}: no examples to evaluate")
     if len(prompts) != len(examples):
         raise ValueError(f"{len(prompts)} prompts for {len(examples)} examples")
-    decoder = _decoder(loaded_like, decode_config, mesh)
+    decoder = _decoder(loaded_like, params, decode_config, mesh)
     decoder.params = params
     try:
         outputs = decoder.decode_texts(list(prompts))

@@ -1,13 +1,14 @@
 """Per-epoch evaluation: accuracy equals the scorer's count; predictions are cache records."""
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import pytest
 import transformers
 
-from rt_jax import decoding
+from rt_jax import decoding, parallel
 from rt_jax.errors import UserError
-from rt_jax.models import ByteTokenizer, from_config
+from rt_jax.models import ByteTokenizer, from_config, logical_axes
 from rt_jax.tasks import load_dataset, load_split, score
 from rt_jax.teacher.store import RationaleStore
 from rt_jax.train import evaluation
@@ -24,7 +25,7 @@ class _ScriptedDecoder:
 
     script: dict = {}
 
-    def __init__(self, loaded, config, mesh=None):
+    def __init__(self, loaded, config, mesh=None, param_shardings=None):
         self.params = None
 
     def decode_texts(self, prompts):
@@ -81,18 +82,24 @@ def _always_says(params, char):
 
 
 def test_real_decoder_with_swapped_params(test_examples, tmp_path):
-    """Each call decodes with the params it is given, through one compiled decoder."""
-    loaded = _tiny_gpt2()
+    """Each call decodes with the params it is given, through one compiled decoder, on a
+    (2, 2, 2) mesh with params sharded as in training and a model without params of its own
+    (as the training loop hands it over)."""
+    full = _tiny_gpt2()
+    mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
+    shardings = parallel.param_shardings(logical_axes(full), full.params, mesh)
+    sharded = lambda p: jax.device_put(p, shardings)  # noqa: E731
+    loaded = dataclasses.replace(full, params=None)
     config = decoding.DecodeConfig(max_new_tokens=6, batch_size=4)
-    sevens = evaluation.evaluate(loaded, _always_says(loaded.params, "7"), "multiarith", test_examples,
-                                 "ft_cot", config, tmp_path, 0)
+    sevens = evaluation.evaluate(loaded, sharded(_always_says(full.params, "7")), "multiarith", test_examples,
+                                 "ft_cot", config, tmp_path, 0, mesh=mesh)
     assert sevens["num_correct"] == 0 and sevens["accuracy"] == 0.0
     records = RationaleStore(tmp_path).read("student", "ft_cot.epoch00", "multiarith")
     assert [(r.reasoning_completion, r.prediction) for r in records] == [("777777", "777777")] * 4
     golds = {ex.sample_index: ex.answer for ex in test_examples}
     first_gold = golds[test_examples[0].sample_index]
-    hit = evaluation.evaluate(loaded, _always_says(loaded.params, first_gold[0]), "multiarith", test_examples,
-                              "ft_cot", config, tmp_path, 1)
+    hit = evaluation.evaluate(loaded, sharded(_always_says(full.params, first_gold[0])), "multiarith",
+                              test_examples, "ft_cot", config, tmp_path, 1, mesh=mesh)
     records = RationaleStore(tmp_path).read("student", "ft_cot.epoch01", "multiarith")
     expected = [score("multiarith", first_gold[0] * 6, golds[r.sample_index], "-->").correct for r in records]
     assert [r.correct for r in records] == expected
