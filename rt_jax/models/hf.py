@@ -1,4 +1,5 @@
 """Hugging Face checkpoints in and out: from_pretrained, from_config, save_pretrained, logical_axes."""
+import copy
 import dataclasses
 import json
 import os
@@ -258,9 +259,10 @@ def save_pretrained(loaded: LoadedModel, directory, overwrite: bool = False) -> 
                                                                  TORCH_FILE)):
         raise UserError(f"{directory}: already holds a checkpoint; choose another directory or pass overwrite=True")
     directory.mkdir(parents=True, exist_ok=True)
-    config = loaded.config
+    config = copy.deepcopy(loaded.config)
     if isinstance(loaded.module, GPT2LM) and loaded.module.s.position_embedding == "rotary":
-        # transformers' GPT-2 has no rotary positions; the flag keeps rt_jax's round trip exact.
+        # transformers' GPT-2 has no rotary positions; this extra field keeps rt_jax's round trip
+        # exact (transformers would ignore it and use learned positions: rt_jax only).
         config.position_embedding = "rotary"
     state = convert.state_from_params(table_for(loaded.module), loaded.params)
     state = {k: np.ascontiguousarray(_to_numpy(v)) for k, v in state.items()}
