@@ -154,13 +154,14 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
     workdir = pathlib.Path(workdir)
     parallel.initialize_distributed(config.distributed)
     is_chief = jax.process_index() == 0
-    claim_workdir(config, workdir, write=is_chief)
+    claim_workdir(config, workdir, write=False)  # refuse another run's workdir before any work
     mesh = parallel.make_mesh(config.mesh, devices)
     t = config.train
+    parallel.check_batch_size(t.batch_size, mesh, t.grad_accum_steps)
     loaded = loaded or load_student(config)
     data = data or build_data(config, loaded)
     iterator = data.iterator
-    parallel.check_batch_size(t.batch_size, mesh, t.grad_accum_steps)
+    claim_workdir(config, workdir, write=is_chief)  # the snapshot only once the config is valid
     evaluate_fn = evaluate_fn or default_evaluate
 
     total_steps = iterator.steps_per_epoch * t.num_epochs

@@ -1,5 +1,7 @@
 """The training loop on real multiarith data with a tiny GPT-2: kill-and-resume equals an
 uninterrupted run bit for bit, config guard, non-finite loss, results.json and logs."""
+import dataclasses
+import functools
 import json
 import types
 
@@ -15,11 +17,18 @@ from rt_jax.errors import UserError
 from rt_jax.train import checkpoint, loop
 
 
-def tiny_student():
+@functools.lru_cache(maxsize=None)
+def _tiny_student():
     tok = models.ByteTokenizer()
     cfg = GPT2Config(vocab_size=tok.vocab_size, n_positions=128, n_embd=32, n_layer=2, n_head=2,
                      bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
     return models.from_config(cfg, seed=0, tokenizer=tok)
+
+
+def tiny_student():
+    """A fresh host copy of one random tiny GPT-2 (training donates its device buffers)."""
+    loaded = _tiny_student()
+    return dataclasses.replace(loaded, params=jax.tree.map(np.asarray, loaded.params))
 
 
 def run_config(data_dir, **train):
@@ -27,8 +36,20 @@ def run_config(data_dir, **train):
     c.task, c.method, c.student, c.data_dir = "multiarith", "ft", "tiny", str(data_dir)
     c.train.update(dict(batch_size=4, num_epochs=2, max_seq_len=128, checkpoint_every_steps=2,
                         keep_checkpoints=2, log_every_steps=1, learning_rate=1e-3), **train)
-    c.mesh.update(data=2, fsdp=2, tensor=2)
+    c.mesh.update(data=2, fsdp=2, tensor=1)  # sharded; (2, 2, 2) equality is in test_train_step
     return c
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """Runs of one test compile the same train step: a persistent cache compiles it once."""
+    saved = {k: getattr(jax.config, k) for k in ("jax_compilation_cache_dir",
+                                                  "jax_persistent_cache_min_compile_time_secs")}
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    yield
+    for k, v in saved.items():
+        jax.config.update(k, v)
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +115,13 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, examples):
 
 
 def test_workdir_with_other_config_is_refused(tmp_path, examples):
-    config = run_config(tmp_path, num_epochs=1)
-    run(config, tmp_path / "w", examples)
-    other = run_config(tmp_path, num_epochs=1, learning_rate=5e-4)
+    loop.claim_workdir(run_config(tmp_path), tmp_path / "w")
+    loop.claim_workdir(run_config(tmp_path, max_steps=3), tmp_path / "w")  # run control may differ
+    snapshot = (tmp_path / "w" / "config.json").read_bytes()
+    other = run_config(tmp_path, learning_rate=5e-4)
     with pytest.raises(UserError, match="different config.*train.learning_rate"):
         run(other, tmp_path / "w", examples)
+    assert (tmp_path / "w" / "config.json").read_bytes() == snapshot  # nothing rewritten
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, examples):

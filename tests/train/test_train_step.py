@@ -106,9 +106,9 @@ def test_bf16_compute_keeps_f32_master_weights():
     np.testing.assert_allclose(m["loss"], m32["loss"], rtol=2e-2)
 
 
-def test_dropout_uses_rng_deterministically():
+def test_dropout_uses_rng_deterministically(sharded_run):
     one = ({"data": 1, "fsdp": 1, "tensor": 1}, BATCHES[:1])
     _, h1 = run_steps(*one, devices=jax.devices()[:1], dropout=True)
     _, h2 = run_steps(*one, devices=jax.devices()[:1], dropout=True)
-    _, h0 = run_steps(*one, devices=jax.devices()[:1], dropout=False)
-    assert h1[0]["loss"] == h2[0]["loss"] and h1[0]["loss"] != h0[0]["loss"]
+    assert h1[0]["loss"] == h2[0]["loss"]
+    assert abs(h1[0]["loss"] - sharded_run[1][0]["loss"]) > 1e-3  # dropout changed the loss
