@@ -1,4 +1,6 @@
 """Reference models for parity tests: small random transformers (PyTorch) models saved to disk."""
+import pathlib
+
 import numpy as np
 import torch
 
@@ -33,6 +35,7 @@ def save_state_dict(model, config, directory) -> None:
     (transformers' own save_pretrained drops tensors it considers tied; Flan-T5 checkpoints
     carry a separate lm_head, which this keeps.)"""
     from safetensors.torch import save_file
+    pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     save_file(state, f"{directory}/model.safetensors", metadata={"format": "pt"})
     config.save_pretrained(directory)
