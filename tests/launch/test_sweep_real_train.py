@@ -1,5 +1,5 @@
 """A local sweep of real training runs (`python -m rt_jax.train` on a tiny byte-level GPT-2)
-over two tasks and two D values: killed mid-run, restarted, finished without redoing finished
+over two real tasks and two D values (diverse reasoning from a teacher cache): killed mid-run, restarted, finished without redoing finished
 runs, and reported with `python -m rt_jax.report`."""
 import json
 import signal
@@ -13,17 +13,47 @@ from launch import grid, run_state
 from launch_helpers import REPO_ROOT, run_cli, write_sweep_config
 
 
-def make_tiny_setup(out):
-    """The demo's synthetic task, rule-based teacher cache (greedy + 2 samples) and a
-    from-scratch 1-layer student, all small."""
-    from rt_jax import demo
+TASKS = ("multiarith", "single_eq")
 
+
+class OracleTeacher:
+    """A teacher backend that knows the gold answers: its rationales end in the right answer,
+    so Fine-tune-CoT's correctness filter keeps them (test stand-in for the large teacher)."""
+
+    def __init__(self, examples):
+        self.answers = {ex.question.strip(): ex.answer for ex in examples}
+
+    def complete(self, prompts, max_tokens, temperature, seed=None):
+        from rt_jax.teacher.backends import Completion
+        from rt_jax.teacher.generate import COT_TRIGGER
+
+        out = []
+        for prompt in prompts:
+            gold = self.answers[prompt[len("Q: "):prompt.index("\nA: ")]]
+            text = (f" Counting it all, we get {gold}." if prompt.endswith(COT_TRIGGER)
+                    else f" {gold}.")
+            out.append(Completion(text, "stop"))
+        return out
+
+
+def make_tiny_setup(out, data_dir):
+    """A teacher cache for the training questions of TASKS (greedy + 2 samples at temperature
+    0.7) and a from-scratch 1-layer byte-level GPT-2."""
+    from rt_jax import demo
+    from rt_jax.tasks import load_dataset, load_split
+    from rt_jax.teacher.generate import generate_rationales
+    from rt_jax.teacher.store import RationaleStore
+
+    store = RationaleStore(out / "teacher_cache")
+    for task in TASKS:
+        examples = load_dataset(task, data_dir).select(load_split(task, data_dir).train)
+        for temperature, count in ((0.0, 1), (0.7, 2)):
+            generate_rationales(store, OracleTeacher(examples), task, examples, "oracle", count,
+                                temperature, progress=False)
     cfg = demo.load_demo_config("ft_cot")
     d = cfg.demo
-    d.num_train, d.num_test, d.n_layer, d.n_embd, d.n_head, d.n_positions = 40, 20, 1, 32, 2, 256
-    problems, train, _ = demo.make_task(cfg, out)
-    demo.fill_teacher_cache(cfg, out, problems, train, [2])
-    return demo.make_student(cfg, out), cfg.teacher
+    d.n_layer, d.n_embd, d.n_head, d.n_positions = 1, 32, 2, 512
+    return demo.make_student(cfg, out)
 
 
 def wait_for(predicate, proc, timeout=600.0):
@@ -42,20 +72,18 @@ def start_sweep(config):
 
 @pytest.mark.slow
 def test_real_sweep_survives_a_kill_and_reports(tmp_path, data_dir):
-    student, teacher = make_tiny_setup(tmp_path / "tiny")
+    student = make_tiny_setup(tmp_path / "tiny", data_dir)
     root = tmp_path / "sweep"
     config = write_sweep_config(
         tmp_path / "sweep.py", root, command=grid.DEFAULT_COMMAND,
         train_config=str(REPO_ROOT / "configs" / "paper.py"),
-        tasks=("arith_small",), methods=("ft_cot_t70_{D}aug", "ft"), num_rationales=(1, 2),
-        grids=[{}, {"tasks": ("multiarith",), "methods": ("ft",),
-                    "overrides": {"data_dir": str(data_dir)}}],
-        overrides={"data_dir": str(tmp_path / "tiny" / "data"),
+        tasks=TASKS, methods=("ft_cot_t70_{D}aug",), num_rationales=(1, 2),
+        overrides={"data_dir": str(data_dir),
                    "teacher_cache_dir": str(tmp_path / "tiny" / "teacher_cache"),
-                   "teacher": teacher, "model_path": str(student),
-                   "train": {"num_epochs": 2, "batch_size": 8, "max_seq_len": 256,
+                   "teacher": "oracle", "model_path": str(student),
+                   "train": {"num_epochs": 2, "batch_size": 8, "max_seq_len": 512,
                              "checkpoint_every_steps": 2, "log_every_steps": 1},
-                   "eval": {"max_new_tokens": 8, "batch_size": 64}})
+                   "eval": {"max_new_tokens": 8, "batch_size": 64, "every_epoch": False}})
     runs = {r.name: root / "runs" / r.name for r in grid.expand(_load(config))}
     assert len(runs) == 4
     first, second = list(runs.values())[:2]
@@ -85,7 +113,7 @@ def test_real_sweep_survives_a_kill_and_reports(tmp_path, data_dir):
         assert [e["epoch"] for e in results["epochs"]] == [0, 1], name
         assert results["task"] == name.split("__")[0] and results["method"] == name.split("__")[2]
     report = (root / "report" / "report.md").read_text()
-    for task in ("arith_small", "multiarith"):
+    for task in TASKS:
         assert task in report
 
 
