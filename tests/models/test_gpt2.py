@@ -125,3 +125,24 @@ def test_logical_axes_cover_every_param(small):
         assert len(name) == leaf.ndim
     assert axes["wte"] == ("vocab", "embed")
     assert axes["h_0"]["attn"]["qkv_kernel"] == ("embed", None, "heads", "kv")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("small", ["learned"], indirect=True)
+def test_sharded_forward_on_a_mesh_equals_single_device(small):
+    """Params sharded with logical_axes + rt_jax.parallel rules, activations constrained; the
+    vocabulary (61) does not divide the tensor axis, as GPT-2's 50257 does not."""
+    import flax.linen as nn
+    from rt_jax import parallel
+    mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
+    params = jax.device_put(small.params, parallel.param_shardings(models.logical_axes(small), small.params, mesh))
+    ids, mask = left_padded_batch(np.random.default_rng(5), (5, 4, 6, 2), 61)
+    want = np.asarray(jax.jit(small.module.apply)({"params": small.params}, ids, mask))
+    with jax.set_mesh(mesh), nn.logical_axis_rules(parallel.LOGICAL_RULES):
+        forward = jax.jit(lambda p, rng, det: small.module.apply({"params": p}, ids, mask, deterministic=det,
+                                                                 rngs={"dropout": rng}), static_argnums=2)
+        got = forward(params, jax.random.key(0), True)
+        dropped = forward(params, jax.random.key(0), False)
+    assert got.sharding.spec[0] == ("data", "fsdp")
+    np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
+    assert np.isfinite(np.asarray(dropped)).all() and np.abs(np.asarray(dropped) - want).max() > 1e-3
