@@ -208,7 +208,10 @@ def load_tokenizer(directory: pathlib.Path):
 
 
 def download(name: str) -> pathlib.Path:
-    """A hub name -> local snapshot directory (huggingface_hub's cache)."""
+    """A hub name (or a paper student's short name) -> local snapshot directory (HF's cache)."""
+    from rt_jax.models import registry
+    if name in registry.STUDENTS:
+        name = registry.hub_id(name)
     try:
         from huggingface_hub import snapshot_download
     except ImportError:

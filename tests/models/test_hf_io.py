@@ -79,8 +79,10 @@ def test_rotary_gpt2_and_byte_tokenizer_round_trip(tmp_path):
 
 
 def test_pytorch_bin_is_read_weights_only(gpt2_dir, tmp_path):
+    # Named as in the original GPT-2 .bin files: "h.0.attn...", no "transformer." prefix.
     state = load_file(gpt2_dir / "model.safetensors")
-    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "pytorch_model.bin")
+    torch.save({k.removeprefix("transformer."): torch.from_numpy(v) for k, v in state.items()},
+               tmp_path / "pytorch_model.bin")
     (tmp_path / "config.json").write_text((gpt2_dir / "config.json").read_text())
     with mock.patch("torch.load", wraps=torch.load) as load:
         from_bin = models.from_pretrained(tmp_path)
@@ -103,10 +105,12 @@ def test_gpt2_tokenizer_files_give_an_auto_tokenizer(gpt2_dir, tmp_path):
 
 def test_hub_names_go_through_snapshot_download(gpt2_dir):
     with mock.patch("huggingface_hub.snapshot_download", return_value=str(gpt2_dir)) as download:
-        loaded = models.from_pretrained("openai-community/gpt2")
-    assert download.call_args.kwargs["repo_id"] == "openai-community/gpt2"
-    assert "*.safetensors" in download.call_args.kwargs["allow_patterns"]
-    assert loaded.module.s.n_layer == 2
+        loaded = models.from_pretrained("someone/gpt2-student")
+        assert download.call_args.kwargs["repo_id"] == "someone/gpt2-student"
+        assert "*.safetensors" in download.call_args.kwargs["allow_patterns"]
+        assert loaded.module.s.n_layer == 2
+        models.from_pretrained("gpt2-medium")  # paper names map to hub ids
+        assert download.call_args.kwargs["repo_id"] == "openai-community/gpt2-medium"
 
 
 def test_hub_failure_is_one_user_error():
