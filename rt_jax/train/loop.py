@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 # Fields that steer how far a run goes, not what it computes: may differ on resume.
-RUN_CONTROL_FIELDS = (("train", "max_steps"),)
+# (Each host of a multi-host run has its own process_id; a restart may get a new coordinator.)
+RUN_CONTROL_FIELDS = (("train", "max_steps"), ("distributed", "process_id"),
+                      ("distributed", "coordinator_address"))
 
 
 # ------------------------------------------------------------------ workdir and config snapshot

@@ -67,3 +67,45 @@ def test_two_processes_see_global_devices_and_train_the_same_model(tmp_path):
     assert changed == len(param_keys)  # every parameter was trained
     np.testing.assert_array_equal(p0["losses"], p1["losses"])
     np.testing.assert_allclose(p0["losses"], single["losses"], rtol=1e-5)
+
+
+def train_command(process_id, num_processes, local_devices, port, workdir, student, data_dir):
+    """`python -m rt_jax.train` as each worker of a slice runs it (launch.vm run)."""
+    return [sys.executable, "-m", "rt_jax.train", "--config=configs/paper.py:multiarith,ft,gpt2,0",
+            f"--config.data_dir={data_dir}", f"--config.model_path={student}",
+            "--config.train.batch_size=8", "--config.train.max_seq_len=256",
+            "--config.train.log_every_steps=1", "--config.train.max_steps=6",
+            "--config.mesh.data=2", "--config.mesh.fsdp=2",
+            f"--config.distributed.num_processes={num_processes}",
+            f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+            f"--config.distributed.process_id={process_id}", f"--workdir={workdir}"], local_devices
+
+
+def losses(workdir):
+    import json
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r]
+
+
+@pytest.mark.slow
+def test_train_command_on_two_hosts_trains_like_one_host(tmp_path, data_dir):
+    from rt_jax import demo
+
+    cfg = demo.load_demo_config("ft")
+    cfg.demo.n_layer, cfg.demo.n_embd, cfg.demo.n_head, cfg.demo.n_positions = 1, 32, 2, 256
+    student = demo.make_student(cfg, tmp_path)
+    port = free_port()
+    jobs = [train_command(i, 2, 2, port, tmp_path / "two_hosts", student, data_dir) for i in range(2)]
+    jobs.append(train_command(0, 1, 4, 0, tmp_path / "one_host", student, data_dir))
+    logs = [str(tmp_path / f"job{i}.log") for i in range(3)]
+    procs = []
+    for (argv, local_devices), log_path in zip(jobs, logs):
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={local_devices}")
+        with open(log_path, "wb") as log:
+            procs.append(subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log,
+                                          stderr=subprocess.STDOUT))
+    wait_all(procs, logs)
+    two, one = losses(tmp_path / "two_hosts"), losses(tmp_path / "one_host")
+    assert [s for s, _ in two] == [s for s, _ in one] == [1, 2, 3, 4, 5, 6]  # process 0 logs once
+    np.testing.assert_allclose([v for _, v in two], [v for _, v in one], rtol=1e-5)
+    assert two[-1][1] < two[0][1]  # it trained
