@@ -2,6 +2,7 @@
 GPU VMs on Compute Engine. Pure functions of the arguments: nothing here runs anything."""
 import dataclasses
 import re
+import shlex
 
 from rt_jax.errors import UserError
 
@@ -169,3 +170,20 @@ class GpuVm:
 
 
 PLATFORMS = {"tpu": TpuVm, "gpu": GpuVm}
+
+
+def staged_run_command(argv: list[str], run_name: str, remote_dir: str) -> str:
+    """Shell line for a single-host VM that runs a train command whose `--workdir=gs://...` it
+    cannot write itself: copy that directory to local disk (nothing there yet is fine), train
+    in the local copy (resuming from its checkpoint), copy it back whatever the exit status, and
+    exit with the train command's status. The launcher's sweep_state.json is never copied back."""
+    remote = [a for a in argv if a.startswith("--workdir=gs://")]
+    if len(remote) != 1:
+        raise UserError("--stage_on_vm needs a command template with one --workdir={workdir} "
+                        "and a gs:// sweep root")
+    bucket = shlex.quote(remote[0].split("=", 1)[1])
+    local = f"$HOME/rt_jax_runs/{run_name}"  # run names are [a-z0-9_-]: safe unquoted
+    train = shlex.join([a for a in argv if a != remote[0]]) + f" --workdir={local}"
+    sync = "gcloud storage rsync --recursive --exclude='(^|/)sweep_state\\.json$'"
+    return (f"mkdir -p {local} && {{ {sync} {bucket} {local} || true; }} && cd {remote_dir} && "
+            f"{train}; status=$?; {sync} {local} {bucket}; exit $status")

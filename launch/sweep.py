@@ -43,6 +43,10 @@ _ZONE = flags.DEFINE_string("zone", "", "Zone of --tpu_vms.")
 _PROJECT = flags.DEFINE_string("project", "", "Project of --tpu_vms.")
 _REMOTE = flags.DEFINE_string("remote_dir", "rt_jax", "Checkout on the VMs (launch.vm sync).")
 _GCLOUD = flags.DEFINE_string("gcloud", "gcloud", "gcloud executable (with --tpu_vms).")
+_STAGE = flags.DEFINE_bool(
+    "stage_on_vm", False, "With --tpu_vms on single-host VMs: train in a local workdir on the VM "
+    "and copy it from / to the run's gs:// directory around each attempt (for a train command "
+    "that cannot write gs:// itself; progress since the attempt began is lost on preemption).")
 _REPORT = flags.DEFINE_bool("report", True, "When every run is done, run the config's report command.")
 _POLL = flags.DEFINE_float("poll_seconds", 1.0, "Seconds between checks on running runs.")
 
@@ -127,7 +131,7 @@ class Launcher:
         workdir = self.sweep.workdir(run)
         state = run_state.read_state(workdir)
         attempt = state.get("attempts", 0) + 1
-        argv = self.wrap(grid.command_for(run, self.sweep.cfg, os.fspath(workdir)), slot)
+        argv = self.wrap(grid.command_for(run, self.sweep.cfg, os.fspath(workdir)), slot, run.name)
         log_path = os.path.join(self.log_dir, f"{run.name}.attempt{attempt}.log")
         os.makedirs(self.log_dir, exist_ok=True)
         print(f"start  {run.name} (attempt {attempt}, {slot}) log {log_path}", flush=True)
@@ -228,7 +232,7 @@ def make_slots(sweep: Sweep, parallel: int):
     if not _TPU_VMS.value:
         if parallel < 1:
             raise UserError(f"--parallel={parallel}: expected at least 1")
-        return [f"local{i}" for i in range(parallel)], lambda argv, slot: argv
+        return [f"local{i}" for i in range(parallel)], lambda argv, slot, name: argv
     if not os.fspath(sweep.root).startswith("gs://"):
         raise UserError(f"--tpu_vms needs a sweep root on Cloud Storage (gs://...), where the "
                         f"VMs write and this launcher reads; got {sweep.root}")
@@ -238,9 +242,11 @@ def make_slots(sweep: Sweep, parallel: int):
     gcloud = _GCLOUD.value if _DRY_RUN.value else find_binary(_GCLOUD.value)
     vms = {name: hosts.TpuVm(gcloud, name, _ZONE.value, _PROJECT.value) for name in _TPU_VMS.value}
 
-    def wrap(argv, slot):  # every worker of the slice runs the same command
+    def wrap(argv, slot, name):  # every worker of the slice runs the same command
         argv = ["python3" if a == sys.executable else a for a in argv]
-        return vms[slot].ssh(f"cd {_REMOTE.value} && {shlex.join(argv)}")
+        if not _STAGE.value:
+            return vms[slot].ssh(f"cd {_REMOTE.value} && {shlex.join(argv)}")
+        return vms[slot].ssh(hosts.staged_run_command(argv, name, _REMOTE.value))
 
     return list(vms), wrap
 
@@ -259,7 +265,8 @@ def main(argv):
         print(f"sweep {_SWEEP.value.get('name', '')}: {len(sweep.runs)} runs in {sweep.root}/runs, "
               f"slots {', '.join(slots)}")
         for run in sweep.runs:  # the plan only: reads no state (--status does)
-            command = wrap(grid.command_for(run, sweep.cfg, os.fspath(sweep.workdir(run))), slots[0])
+            command = wrap(grid.command_for(run, sweep.cfg, os.fspath(sweep.workdir(run))), slots[0],
+                           run.name)
             print(f"{run.name}\n    {shlex.join(command)}")
         return 0
     sweep.check_root_writable()

@@ -215,3 +215,46 @@ def test_results_count_only_once_they_reach_the_last_epoch(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(results))
     assert run_state.results_complete(tmp_path)
     assert run_state.run_status(tmp_path, 2)[0] == "done"
+
+
+FAKE_RSYNC = '''#!/bin/bash
+# gcloud storage rsync --recursive --exclude=REGEX SRC DST, with gs://bucket/ mapped to $FAKE_GS
+[ "$1 $2 $3" = "storage rsync --recursive" ] || exit 9
+exclude="${4#--exclude=}"; src="${5/gs:\\/\\/bucket/$FAKE_GS}"; dst="${6/gs:\\/\\/bucket/$FAKE_GS}"
+[ -d "$src" ] || exit 1
+mkdir -p "$dst"
+(cd "$src" && find . -type f) | while read -r f; do
+  if ! echo "${f#./}" | grep -Eq "$exclude"; then mkdir -p "$dst/$(dirname "$f")"; cp "$src/$f" "$dst/$f"; fi
+done
+'''
+
+
+def test_staged_run_resumes_from_the_bucket_and_copies_back(tmp_path):
+    """--stage_on_vm's shell line, run by bash with a fake `gcloud storage rsync` and the fake
+    train command standing in for the VM's."""
+    from launch import hosts
+
+    bucket_run = tmp_path / "gs" / "sweep" / "runs" / "r1"
+    bucket_run.mkdir(parents=True)
+    (bucket_run / "checkpoint.json").write_text('{"step": 2}')  # an earlier, preempted attempt
+    (bucket_run / "sweep_state.json").write_text('{"status": "running", "attempts": 2}')
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gcloud").write_text(FAKE_RSYNC)
+    (bin_dir / "gcloud").chmod(0o755)
+    (bin_dir / "python3").symlink_to(sys.executable)
+    argv = ["python3", str(REPO_ROOT / "tests" / "launch" / "fake_train.py"),
+            "--config=configs/paper.py:multiarith,ft,gpt2,0",
+            "--workdir=gs://bucket/sweep/runs/r1", "--config.fake_steps=4"]
+    line = hosts.staged_run_command(argv, "r1", str(REPO_ROOT))
+    env = dict(os.environ, HOME=str(tmp_path / "home"), FAKE_GS=str(tmp_path / "gs"),
+               PATH=f"{bin_dir}:{os.environ['PATH']}")
+    done = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((bucket_run / "checkpoint.json").read_text()) == {"step": 4}
+    assert starts(bucket_run) == [2]  # resumed from the bucket's checkpoint
+    assert run_state.results_complete(bucket_run)
+    assert json.loads((bucket_run / "sweep_state.json").read_text())["attempts"] == 2  # untouched
+    failing = hosts.staged_run_command(argv + ["--config.fake_fail=1"], "r1", str(REPO_ROOT))
+    assert subprocess.run(["bash", "-c", failing], env=env).returncode == 1  # status kept
+    assert starts(bucket_run) == [2, 4]  # copied back even when the run failed

@@ -98,6 +98,11 @@ def test_printed_commands_pass_the_real_gcloud_argument_parser(tmp_path):
                + dry("delete", *TPU) + dry("delete", *TPU, "--queued")
                + dry("delete", "--platform=gpu", *TPU))
     printed = [c.split("  > ")[0] for c in printed]
+    staged = hosts.staged_run_command(["python3", "-m", "rt_jax.train", "--workdir=gs://b/runs/r"],
+                                      "r", "rt_jax")  # the sweep's --stage_on_vm line
+    rsync = staged.split("{ ", 1)[1].split(" || true", 1)[0]  # the copy from the bucket
+    assert rsync.startswith("gcloud storage rsync ")
+    printed.append(rsync.replace("$HOME", str(tmp_path)))
     control = printed[0] + " --no-such-flag=1"  # proves the check can fail
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda c: _parse_with_real_gcloud(c, tmp_path), printed + [control]))
