@@ -144,7 +144,7 @@ class GPT2LM(nn.Module):
         if s.position_embedding == "learned":
             self.wpe = annotated_param(self, "wpe", nn.initializers.normal(0.01), (s.n_positions, s.n_embd),
                                        (None, "embed"), s.param_dtype)
-        # Layer 5 of the (deterministic) block is static: index 6 counting self.
+        # remat traces the block: `deterministic` (argument 6, counting self) must stay static.
         block = nn.remat(Block, static_argnums=(6,)) if s.remat else Block
         self.h = [block(s, i) for i in range(s.n_layer)]
         self.ln_f = layers.LayerNorm(s.layer_norm_epsilon, s.dtype, s.param_dtype)

@@ -217,6 +217,7 @@ class Encoder(nn.Module):
 
     def setup(self):
         s = self.s
+        # `deterministic` (counting self) stays static under remat.
         block = nn.remat(EncoderBlock, static_argnums=(4,)) if s.remat else EncoderBlock
         self.relpos_bias = RelativeBias(s, bidirectional=True)
         self.block = [block(s) for _ in range(s.num_layers)]
@@ -237,6 +238,7 @@ class Decoder(nn.Module):
 
     def setup(self):
         s = self.s
+        # `deterministic` (counting self) stays static under remat.
         block = nn.remat(DecoderBlock, static_argnums=(8,)) if s.remat else DecoderBlock
         self.relpos_bias = RelativeBias(s, bidirectional=False)
         self.block = [block(s) for _ in range(s.num_decoder_layers)]

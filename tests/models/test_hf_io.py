@@ -173,3 +173,10 @@ def test_save_never_overwrites_a_checkpoint(gpt2_dir):
     with pytest.raises(UserError, match="already holds a checkpoint"):
         models.save_pretrained(loaded, gpt2_dir)
     assert (gpt2_dir / "model.safetensors").read_bytes() == before
+
+
+def test_sharded_safetensors_checkpoint(gpt2_dir, tmp_path):
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(**GPT2_SMALL)).save_pretrained(tmp_path, max_shard_size="20KB")
+    assert (tmp_path / "model.safetensors.index.json").is_file()
+    _same_params(models.from_pretrained(tmp_path).params, models.from_pretrained(gpt2_dir).params)
