@@ -55,14 +55,14 @@ def time_rt_jax(st, step, batches, warmup_batches):
     return time.perf_counter() - t, st
 
 
-def time_torch(hf_config, batch, steps, warmup=1):
+def time_torch(hf_config, batch, steps, warmup=1, device="cpu"):
     import torch
     from transformers import GPT2LMHeadModel
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(hf_config)
+    model = GPT2LMHeadModel(hf_config).to(device)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    ids = torch.tensor(batch["input_ids"], dtype=torch.long)
+    ids = torch.tensor(batch["input_ids"], dtype=torch.long, device=device)
     labels = ids.clone()
 
     def one():
@@ -70,11 +70,13 @@ def time_torch(hf_config, batch, steps, warmup=1):
         loss = model(input_ids=ids, labels=labels).loss
         loss.backward()
         opt.step()
+        return loss
     for _ in range(warmup):
-        one()
+        one().item()
     t = time.perf_counter()
     for _ in range(steps):
-        one()
+        loss = one()
+    loss.item()  # waits for the device
     return time.perf_counter() - t
 
 
@@ -107,6 +109,7 @@ def main():
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--real_steps", type=int, default=2, help="0 skips the real-batch comparison")
     ap.add_argument("--real_seq", type=int, default=512)
+    ap.add_argument("--torch_device", default="cpu", help="cpu, or cuda on a GPU machine")
     ap.add_argument("--data_dir", default=str(REPO.parent / "shared" / "data"))
     args = ap.parse_args()
     global MESH
@@ -126,11 +129,11 @@ def main():
     del st
     jax_tps = tokens * args.steps / secs
     flops = metrics.flops_per_token(hf_config, n_params, args.seq) * tokens * args.steps / secs
-    torch_secs = time_torch(hf_config, batch, args.steps)
+    torch_secs = time_torch(hf_config, batch, args.steps, device=args.torch_device)
     torch_tps = tokens * args.steps / torch_secs
     print(f"GPT-2 small ({n_params / 1e6:.1f}M params, f32), batch {args.batch} x {args.seq}, AdamW:")
     print(f"  rt_jax  {jax_tps:9.1f} tokens/s")
-    print(f"  torch   {torch_tps:9.1f} tokens/s")
+    print(f"  torch   {torch_tps:9.1f} tokens/s ({args.torch_device})")
     print(f"  ratio rt_jax / torch: {jax_tps / torch_tps:.2f}x")
     print(f"  rt_jax achieved {flops / 1e9:.1f} GFLOP/s = {100 * flops / peak:.0f}% of the measured matmul peak")
 

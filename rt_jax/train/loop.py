@@ -266,6 +266,7 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
             if config.eval.every_epoch or epoch == t.num_epochs - 1:
                 record.update(evaluate_fn(config, loaded, state.params, workdir, epoch, mesh))
                 runlog.write(step, {k: v for k, v in record.items() if k.endswith("accuracy")}, prefix="eval")
+                window["time"] = time.perf_counter()  # tokens/s counts training time only
             epochs_done = epochs_done + [record]
             save(epoch + 1, accuracy=record["accuracy"])
             write_results(config, workdir, epochs_done, time.perf_counter() - wall_start)
