@@ -68,8 +68,9 @@ class EncoderDecoder:
 
 def adapter_for(loaded, max_new_tokens: int):
     if loaded.is_encoder_decoder:
-        start = loaded.config.decoder_start_token_id
+        # T5 checkpoints start decoding from the pad id; transformers 5 configs may omit the field
+        start = getattr(loaded.config, "decoder_start_token_id", None)
         if start is None:
-            start = loaded.config.pad_token_id
+            start = getattr(loaded.config, "pad_token_id", None) or 0
         return EncoderDecoder(loaded.module, max_new_tokens, int(start))
     return DecoderOnly(loaded.module, max_new_tokens)

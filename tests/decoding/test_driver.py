@@ -99,3 +99,13 @@ def test_mesh_sharded_decoding_matches_single_device(char_gpt2, strategy):
         (d.text, d.tokens, d.finish_reason) for d in single]
     if strategy == "beam":  # sharded reductions round differently
         np.testing.assert_allclose([d.score for d in sharded], [d.score for d in single], rtol=1e-5)
+
+
+def test_t5_without_decoder_start_field_starts_from_pad():
+    import types
+    from rt_jax.decoding.adapters import adapter_for
+    config = types.SimpleNamespace(pad_token_id=0)  # transformers 5's bare T5Config has no such field
+    loaded = types.SimpleNamespace(module=None, config=config, is_encoder_decoder=True)
+    assert adapter_for(loaded, 8).decoder_start_token_id == 0
+    config.decoder_start_token_id = 5
+    assert adapter_for(loaded, 8).decoder_start_token_id == 5
