@@ -9,6 +9,7 @@ the same workdir, so the train command resumes from its last checkpoint; a faile
 until it has failed max_attempts times, then reported. Killing the launcher (Ctrl-C, SIGTERM)
 stops its runs and marks them interrupted; run it again to carry on.
 """
+import concurrent.futures
 import dataclasses
 import os
 import re
@@ -83,8 +84,12 @@ class Sweep:
         return self.root / "runs" / run.name
 
     def statuses(self) -> list[tuple[grid.Run, str, dict]]:
-        try:
-            return [(r, *run_state.run_status(self.workdir(r), self.max_attempts)) for r in self.runs]
+        def one(run):
+            return (run, *run_state.run_status(self.workdir(run), self.max_attempts))
+
+        try:  # threads: on gs:// each read is a round trip
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                return list(pool.map(one, self.runs))
         except (OSError, ImportError) as e:  # no bucket, no permission, no gcsfs
             raise UserError(f"sweep root {self.root}: cannot read run states "
                             f"({type(e).__name__}: {e})") from None
@@ -149,7 +154,7 @@ class Launcher:
     def _finish(self, a: Active, exit_status: int | None) -> None:
         has_results = run_state.results_complete(a.workdir)
         state = run_state.read_state(a.workdir)
-        if exit_status == 0 and has_results or exit_status is None and has_results:
+        if has_results and exit_status in (0, None):
             run_state.write_state(a.workdir, status="done", exit_status=exit_status, finished=time.time())
             print(f"done   {a.run.name}", flush=True)
             return
@@ -181,14 +186,36 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 os.killpg(a.proc.pid, signal.SIGKILL)
                 a.proc.wait()
+            if a.proc.returncode == 0:  # it ended on its own just before the stop
+                self._finish(a, 0)
+                continue
             run_state.write_state(a.workdir, status="interrupted", finished=time.time())
             print(f"interrupted {a.run.name}", flush=True)
+
+    def _poll(self) -> bool:
+        """Waits one poll interval; records the runs that ended. True if any did."""
+        time.sleep(self.poll)
+        ended = False
+        for a in list(self.active):
+            if a.proc is not None and a.proc.poll() is not None:
+                self.active.remove(a)
+                self._finish(a, a.proc.returncode)
+                ended = True
+            elif a.proc is None and not run_state.pid_alive(a.pid):
+                self.active.remove(a)
+                self._finish(a, None)
+                ended = True
+        return ended
 
     def run(self) -> int:
         """Runs everything not done; returns how many runs are not done at the end."""
         old_handlers = {s: signal.signal(s, self.stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            changed = True
             while not self.stopping:
+                if not changed:  # nothing ended: no need to read every state file again
+                    changed = self._poll()
+                    continue
                 rows = self.sweep.statuses()
                 busy = {a.run.name for a in self.active}
                 for run, status, state in rows:  # adopt runs an earlier launcher left running
@@ -203,14 +230,7 @@ class Launcher:
                     self._start(run, slot)
                 if not self.active:
                     break
-                time.sleep(self.poll)
-                for a in list(self.active):
-                    if a.proc is not None and a.proc.poll() is not None:
-                        self.active.remove(a)
-                        self._finish(a, a.proc.returncode)
-                    elif a.proc is None and not run_state.pid_alive(a.pid):
-                        self.active.remove(a)
-                        self._finish(a, None)
+                changed = self._poll()
             if self.stopping:
                 self._interrupt_all()
                 return -1
