@@ -31,6 +31,7 @@ def saved_records(workdir, student, method):
     return store.read(*shard)
 
 
+@pytest.mark.slow  # 10-30 s each on the shared machine; test_self_consistency runs zs by default
 @pytest.mark.parametrize("method,model", [("zs", "gpt2"), ("zs", "t5"), ("zs_cot", "gpt2"), ("fs_cot", "gpt2")])
 def test_prompting_methods(method, model, request, data_dir, tmp_path):
     model_dir = request.getfixturevalue(f"tiny_{model}_dir")
