@@ -105,12 +105,12 @@ def write_results(workdir: str | pathlib.Path, result: dict, name: str = RESULTS
 # ---- decoding and scoring -------------------------------------------------------------------
 
 def decode_config(config, max_new_tokens: int | None = None, **changes) -> decoding.DecodeConfig:
-    """The run's decoding settings (config.eval) as a DecodeConfig, with `changes` applied."""
-    e = config.eval
-    settings = dict(strategy=e.strategy, num_beams=e.num_beams, temperature=e.temperature,
-                    max_new_tokens=max_new_tokens or e.max_new_tokens, batch_size=e.batch_size, seed=config.seed)
-    settings.update(changes)
-    return decoding.validate(decoding.DecodeConfig(**settings))
+    """The run's decoding settings (config.eval, as the training loop reads them) with `changes`."""
+    from rt_jax.train import loop
+
+    if max_new_tokens:
+        changes["max_new_tokens"] = max_new_tokens
+    return decoding.validate(dataclasses.replace(loop.decode_config(config), **changes))
 
 
 def _model_type(loaded) -> str:
@@ -209,15 +209,12 @@ def epoch_evaluator(config, loaded, params, workdir, epoch: int, mesh) -> dict:
 
 def load_student(config, params_dir: str | None = None):
     """The student: --params_dir, else config.model_path, else the paper student's checkpoint."""
-    import jax.numpy as jnp
+    from rt_jax.train import loop
 
-    from rt_jax import models
-    from rt_jax.models.registry import hub_id
-
-    source = params_dir or config.model_path or hub_id(config.student)
-    dtypes = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-    return models.from_pretrained(source, dtype=dtypes[config.train.compute_dtype],
-                                  param_dtype=dtypes[config.train.param_dtype])
+    if params_dir:
+        config = config.copy_and_resolve_references()
+        config.model_path = params_dir
+    return loop.load_student(config)
 
 
 def run_evaluation(config, workdir, params_dir: str | None = None, num_samples: int = 0,
