@@ -1,8 +1,7 @@
 """The offline demo (`python -m rt_jax.demo`): Fine-tune-CoT in miniature on 2 CPU cores.
 
-    python -m rt_jax.demo                     # every method below, table at the end
-    python -m rt_jax.train --config=configs/demo.py:ft_cot ...   # one method (after a demo run
-                                              # made the data, cache and student)
+    python -m rt_jax.demo                               # every method below, table at the end
+    python -m rt_jax.demo --methods=ft_cot --config.demo.steps=1000   # one method, fewer steps
 
 Sizes follow a pilot (shared/notes/demo-pilot.md): `arith_small` word problems (start 1-9, 2-3
 operations, operands 1-5), 500 training and 500 test questions, a rule-based teacher that slips

@@ -23,9 +23,8 @@ DEFAULTS = {"task": "multiarith", "method": "ft_cot", "student": "gpt2", "seed":
 
 def known_tasks() -> tuple[str, ...]:
     from rt_jax.tasks import TASKS
-    from rt_jax.tasks.synthetic import TASK_NAME
 
-    return tuple(TASKS) + (TASK_NAME,)
+    return tuple(TASKS)  # the demo's synthetic task has its own config, configs/demo.py
 
 
 def parse_arg(arg: str | None) -> dict[str, str]:
