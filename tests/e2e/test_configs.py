@@ -94,3 +94,14 @@ def test_command_line_config_errors(tmp_path, flags, expected):
     ok = subprocess.run([sys.executable, str(app), "--config=configs/paper.py:multiarith", "--config.train.batch_size=16"],
                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and ok.stdout.strip() == "batch 16"
+
+
+def test_demo_config():
+    demo = load_config_file("demo")
+    c = demo.get_config("ft_cot_t70_4aug")
+    assert (c.task, c.method, c.num_rationales, c.train.batch_size, c.train.learning_rate) == (
+        "arith_small", "ft_cot_t70_4aug", 4, 32, 2e-3)
+    assert demo.get_config("ft").eval.max_new_tokens < c.eval.max_new_tokens  # answers only vs rationales
+    assert c.demo.position_embedding == "rotary"
+    with pytest.raises(UserError, match="unknown demo method 'zs_cot'"):
+        demo.get_config("zs_cot")
