@@ -103,5 +103,5 @@ def test_demo_config():
         "arith_small", "ft_cot_t70_4aug", 4, 32, 2e-3)
     assert demo.get_config("ft").eval.max_new_tokens < c.eval.max_new_tokens  # answers only vs rationales
     assert c.demo.position_embedding == "rotary"
-    with pytest.raises(UserError, match="unknown demo method 'zs_cot'"):
+    with pytest.raises(UserError, match="configs/demo.py:zs_cot: unknown demo method; expected one of zs, ft, ft_cot"):
         demo.get_config("zs_cot")
