@@ -51,3 +51,25 @@ def hub_id(name: str) -> str:
     if name not in STUDENTS:
         raise UserError(f"student {name!r} is unknown; expected one of {', '.join(STUDENTS)}")
     return STUDENTS[name][0]
+
+
+def count_table(names) -> list[str]:
+    """One line per student: name, hub id, parameter count of rt_jax's model, published count."""
+    from rt_jax.models.hf import build_module, param_count
+    lines = [f"{'student':<14} {'hub id':<30} {'rt_jax params':>15} {'published':>15}"]
+    for name in names:
+        ours = param_count(build_module(student_config(name)))  # UserError for unknown names
+        hub, published, _ = STUDENTS[name]
+        lines.append(f"{name:<14} {hub:<30} {ours:>15,} {published:>15,}")
+    return lines
+
+
+def main(argv) -> None:
+    """python -m rt_jax.models.registry [names...]: parameter counts from configs alone (no weights)."""
+    for line in count_table(argv[1:] or list(STUDENTS)):
+        print(line)
+
+
+if __name__ == "__main__":
+    from rt_jax.cli import run_main
+    run_main(main)

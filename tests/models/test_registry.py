@@ -31,3 +31,10 @@ def test_student_parameter_count_matches_published_and_transformers(name):
 def test_unknown_student_is_a_user_error():
     with pytest.raises(UserError, match="gpt2-medium"):
         models.student_config("gpt3")
+
+
+def test_count_table_prints_ours_next_to_published(capsys):
+    from rt_jax.models import registry
+    registry.main(["registry", "t5-small"])
+    line = capsys.readouterr().out.splitlines()[1].split()
+    assert line == ["t5-small", "google-t5/t5-small", "60,506,624", "60,506,624"]
