@@ -190,7 +190,7 @@ def self_consistency(loaded, params, config, examples: Sequence[Any], out_dir, e
 
 # ---- the command ----------------------------------------------------------------------------
 
-def test_examples(config, limit: int = 0) -> list:
+def held_out_examples(config, limit: int = 0) -> list:
     """The test split's examples (the first `limit` of them when limit > 0: smoke tests)."""
     from rt_jax.tasks import load_dataset, load_split
 
@@ -201,8 +201,7 @@ def test_examples(config, limit: int = 0) -> list:
 
 def epoch_evaluator(config, loaded, params, workdir, epoch: int, mesh) -> dict:
     """`evaluate_fn` for rt_jax.train.loop.train: the test split with config.method's prompts."""
-    loaded = dataclasses.replace(loaded, params=params)  # the decoder reads shapes from .params
-    out = evaluate_method(loaded, params, config, test_examples(config), pathlib.Path(workdir) / PREDICTIONS_DIR,
+    out = evaluate_method(loaded, params, config, held_out_examples(config), pathlib.Path(workdir) / PREDICTIONS_DIR,
                           epoch, mesh=mesh)
     return {"accuracy": out["accuracy"], "num_test": out["num_test"]}
 
@@ -223,7 +222,7 @@ def run_evaluation(config, workdir, params_dir: str | None = None, num_samples: 
     start = time.monotonic()
     workdir = claim_workdir(workdir, config)
     loaded = loaded or load_student(config, params_dir)
-    examples = test_examples(config, limit)
+    examples = held_out_examples(config, limit)
     out_dir = workdir / PREDICTIONS_DIR
     if num_samples:
         metrics = self_consistency(loaded, loaded.params, config, examples, out_dir, 0, num_samples, temperature)
