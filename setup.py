@@ -32,9 +32,10 @@ setup(
     extras_require={
         # torch is only the reference implementation in parity tests and benchmarks.
         "test": ["pytest>=8", "hypothesis>=6.100", "torch>=2.2", "sentencepiece>=0.2"],
-        # gcsfs: etils.epath's backend for gs:// workdirs and sweep roots.
-        "tpu": ["jax[tpu]", "gcsfs"],
-        "gpu": ["jax[cuda12]", "gcsfs"],
+        # gcsfs: etils.epath's backend for gs:// workdirs and sweep roots; google-cloud-storage:
+        # orbax asks it about the bucket before checkpointing to gs://.
+        "tpu": ["jax[tpu]", "gcsfs", "google-cloud-storage"],
+        "gpu": ["jax[cuda12]", "gcsfs", "google-cloud-storage"],
     },
     entry_points={
         "console_scripts": [

@@ -3,22 +3,24 @@
 and the best by eval accuracy; restores onto any mesh by giving target shardings."""
 from __future__ import annotations
 
-import pathlib
+import os
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from rt_jax.train import storage
 from rt_jax.train.state import TrainState
 
 ACCURACY = "accuracy"
 
 
 class Checkpoints:
-    """Checkpoints of one workdir: `<workdir>/checkpoints/<step>/{state,meta}`."""
+    """Checkpoints of one workdir: `<workdir>/checkpoints/<step>/{state,meta}` (a local folder or
+    a gs:// one: orbax writes both through epath and tensorstore)."""
 
-    def __init__(self, directory: str | pathlib.Path, keep: int = 2, async_save: bool = True):
+    def __init__(self, directory: str | os.PathLike, keep: int = 2, async_save: bool = True):
         keep_policy = policies.AnyPreservationPolicy([
             policies.LatestN(n=max(int(keep), 1)),
             # the best evaluated checkpoint survives however old it is
@@ -28,7 +30,7 @@ class Checkpoints:
         options = ocp.CheckpointManagerOptions(preservation_policy=keep_policy, create=True,
                                                best_fn=lambda m: m[ACCURACY], best_mode="max",
                                                enable_async_checkpointing=async_save)
-        self.directory = pathlib.Path(directory).absolute()
+        self.directory = storage.workdir_path(directory)  # local or gs://
         self._manager = ocp.CheckpointManager(self.directory, item_names=("state", "meta"), options=options)
 
     def save(self, state: TrainState, meta: dict[str, Any], accuracy: float | None = None) -> bool:

@@ -5,7 +5,8 @@ cache tools and the report read them like any teacher's completions:
 `<out_dir>/<student>/<method>.epoch<NN>/<task>.jsonl`, one record per question, with the
 student's prompt and completion as the reasoning step and its parsed prediction and score.
 The store is append-only: evaluating an epoch again (a resumed run) re-writes nothing when the
-predictions are the same and refuses, naming the file, when they differ.
+predictions are the same and refuses, naming the file, when they differ. An out_dir in a bucket
+(gs://) gets the shard through a local mirror: fetched, appended to, copied up whole.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from rt_jax.errors import UserError
 from rt_jax.tasks import score
 from rt_jax.teacher.record import Record
 from rt_jax.teacher.store import Conflict, RationaleStore
+from rt_jax.train import storage
 
 _DECODERS: dict[tuple, tuple[Any, Any]] = {}
 
@@ -42,6 +44,29 @@ def _decoder(loaded_like, params, config: decoding.DecodeConfig, mesh):
         entry = (loaded_like, decoding.Decoder(with_params, config, mesh=mesh, param_shardings=shardings))
         _DECODERS[key] = entry
     return entry[1]
+
+
+def _write_records(out_dir, student: str, pred_method: str, task: str, records: list, epoch: int) -> str:
+    """Appends `records` to their shard (process 0 only: every host decodes, one writes);
+    returns the shard's path."""
+    remote = None if storage.is_local(out_dir) else storage.Mirror(storage.workdir_path(out_dir), 0.0)
+    store = RationaleStore(remote.local if remote else out_dir)
+    path = store.shard_path(student, pred_method, task)
+    relative = os.path.relpath(path, store.root)
+    try:
+        if jax.process_index() == 0 and records:
+            if remote:
+                remote.fetch(relative)  # the store checks new records against saved ones
+            with store.writer(student, pred_method, task) as writer:
+                for rec in records:
+                    writer.append(rec)
+    except Conflict as e:
+        raise UserError(f"{e} (predictions of epoch {epoch} already saved and different; "
+                        "use a fresh out_dir)") from None
+    finally:
+        if remote:
+            remote.close()  # copies the shard up when it changed
+    return os.fspath(remote.remote / relative) if remote else str(path)
 
 
 def predictions_method(method: str, epoch: int) -> str:
@@ -77,7 +102,6 @@ def evaluate_prompts(
     finally:
         decoder.params = None  # the train step donates these buffers; hold no reference
     per_prompt = decode_config.num_return_sequences  # outputs are prompt-major
-    store = RationaleStore(out_dir)
     pred_method = predictions_method(method, epoch)
     records = []
     for i, (example, prompt) in enumerate(zip(examples, prompts)):
@@ -94,19 +118,7 @@ def evaluate_prompts(
                 correct=bool(s.correct),
                 extra={"epoch": epoch, "followed_format": s.followed_format, "gold": example.answer},
             ))
-    path = store.shard_path(student, pred_method, task)
-    if jax.process_index() != 0:  # every host decodes (the mesh needs them all); one writes
-        records_to_write = []
-    else:
-        records_to_write = records
-    try:
-        if records_to_write:
-            with store.writer(student, pred_method, task) as writer:
-                for rec in records_to_write:
-                    writer.append(rec)
-    except Conflict as e:
-        raise UserError(f"{e} (predictions of epoch {epoch} already saved and different; "
-                        "use a fresh out_dir)") from None
+    path = _write_records(out_dir, student, pred_method, task, records, epoch)
     # Accuracy over the first completion of each question, as the paper reports.
     firsts = [r for r in records if r.completion_index == 0]
     num_correct = sum(r.correct for r in firsts)

@@ -8,7 +8,7 @@ import dataclasses
 import json
 import logging
 import math
-import pathlib
+import os
 import time
 from typing import Any
 
@@ -18,7 +18,10 @@ import numpy as np
 
 from rt_jax import parallel
 from rt_jax.errors import UserError
+from etils import epath
+
 from rt_jax.train import checkpoint as ckpt_lib, metrics as metrics_lib, optim, state as state_lib, step as step_lib
+from rt_jax.train import storage
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,9 @@ def _comparable(config) -> dict:
     return d
 
 
-def claim_workdir(config, workdir: pathlib.Path, write: bool = True) -> None:
+def claim_workdir(config, workdir: str | os.PathLike, write: bool = True) -> None:
     """Writes the config snapshot, or checks that the workdir's snapshot is this config."""
+    workdir = storage.workdir_path(workdir)
     path = workdir / CONFIG_FILE
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -53,7 +57,7 @@ def claim_workdir(config, workdir: pathlib.Path, write: bool = True) -> None:
         return
     if write:
         workdir.mkdir(parents=True, exist_ok=True)
-        path.write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        storage.write_text_atomic(path, config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
 
 def _diff_keys(a: dict, b: dict, prefix: str = "") -> set[str]:
@@ -103,7 +107,7 @@ def decode_config(config):
                         temperature=e.temperature, batch_size=e.batch_size, seed=config.seed)
 
 
-def default_evaluate(config, loaded, params, workdir: pathlib.Path, epoch: int, mesh) -> dict[str, Any]:
+def default_evaluate(config, loaded, params, workdir: epath.Path, epoch: int, mesh) -> dict[str, Any]:
     """Decodes and scores the test split (and the validation split, when configured)."""
     from rt_jax.train.evaluation import evaluate
     test, validation = eval_examples(config)
@@ -120,7 +124,7 @@ def default_evaluate(config, loaded, params, workdir: pathlib.Path, epoch: int, 
 
 
 # ------------------------------------------------------------------ results.json
-def write_results(config, workdir: pathlib.Path, epochs: list[dict], wall_time_s: float) -> dict:
+def write_results(config, workdir: epath.Path, epochs: list[dict], wall_time_s: float) -> dict:
     scored = [e for e in epochs if e.get("accuracy") is not None]
     best = max(scored, key=lambda e: e["accuracy"]) if scored else None
     results = {
@@ -137,9 +141,7 @@ def write_results(config, workdir: pathlib.Path, epochs: list[dict], wall_time_s
         results["best_by_validation"] = {"epoch": best_val["epoch"], "accuracy": best_val["accuracy"],
                                          "validation_accuracy": best_val["validation_accuracy"]}
     if jax.process_index() == 0:
-        tmp = workdir / (RESULTS_FILE + ".tmp")
-        tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(workdir / RESULTS_FILE)  # never a half-written results.json
+        storage.write_text_atomic(workdir / RESULTS_FILE, json.dumps(results, indent=2) + "\n")
     return results
 
 
@@ -153,7 +155,7 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
 
     `loaded` / `data` / `evaluate_fn(config, loaded, params, workdir, epoch, mesh)` replace the
     defaults (student from config, batches from the teacher cache, test-split decoding)."""
-    workdir = pathlib.Path(workdir)
+    workdir = storage.workdir_path(workdir)  # a local folder or gs://bucket/run
     parallel.initialize_distributed(config.distributed)
     is_chief = jax.process_index() == 0
     claim_workdir(config, workdir, write=False)  # refuse another run's workdir before any work

@@ -1,10 +1,11 @@
 """Training metrics: FLOP estimates, device peaks for MFU, and the run's logs (JSON lines,
-TensorBoard event files via tensorboardX, a console progress bar)."""
+TensorBoard event files via tensorboardX, a console progress bar). A workdir in a bucket gets
+its logs through a local mirror copied up every `remote_flush_s` and at the end."""
 from __future__ import annotations
 
 import functools
 import json
-import pathlib
+import os
 import sys
 import time
 from typing import Any, Mapping
@@ -12,6 +13,8 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from rt_jax.train import storage
 
 # Dense bf16 peak FLOP/s per chip, by a substring of jax's device_kind (first match wins).
 PEAK_FLOPS = (
@@ -68,18 +71,28 @@ def batch_token_counts(batch: Mapping[str, np.ndarray]) -> tuple[int, int]:
 class RunLog:
     """metrics.jsonl + TensorBoard events + a progress line; only process 0 writes."""
 
-    def __init__(self, workdir: pathlib.Path, total_steps: int, enabled: bool = True, stream=None):
+    def __init__(self, workdir: str | os.PathLike, total_steps: int, enabled: bool = True, stream=None,
+                 remote_flush_s: float = 30.0):
         self.enabled = enabled
         self.total_steps = total_steps
         self.stream = stream or sys.stderr
         self._writer = None
         self._jsonl = None
+        self._mirror = None
         self._start = time.perf_counter()
         self._start_step = None
         if enabled:
             from tensorboardX import SummaryWriter  # event files without TensorFlow
-            self._writer = SummaryWriter(str(workdir / "tensorboard"))
-            self._jsonl = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
+            workdir = storage.workdir_path(workdir)
+            if not storage.is_local(workdir):
+                # no appends on object stores: write here, copy whole files up
+                self._mirror = storage.Mirror(workdir, min_interval_s=remote_flush_s)
+                local = self._mirror.local
+                jsonl = self._mirror.fetch("metrics.jsonl")
+            else:
+                local, jsonl = workdir, workdir / "metrics.jsonl"
+            self._writer = SummaryWriter(os.fspath(local / "tensorboard"))
+            self._jsonl = open(jsonl, "a", encoding="utf-8")
 
     def write(self, step: int, metrics: Mapping[str, Any], prefix: str = "train") -> None:
         if not self.enabled:
@@ -90,6 +103,8 @@ class RunLog:
         for k, v in metrics.items():
             self._writer.add_scalar(f"{prefix}/{k}", float(v), step)
         self._writer.flush()
+        if self._mirror:
+            self._mirror.push()
 
     def progress(self, step: int, epoch: int, metrics: Mapping[str, Any]) -> None:
         if not self.enabled:
@@ -113,3 +128,5 @@ class RunLog:
                 print(file=self.stream)
             self._writer.close()
             self._jsonl.close()
+            if self._mirror:
+                self._mirror.close()

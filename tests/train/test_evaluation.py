@@ -12,6 +12,7 @@ from rt_jax.models import ByteTokenizer, from_config, logical_axes
 from rt_jax.tasks import load_dataset, load_split, score
 from rt_jax.teacher.store import RationaleStore
 from rt_jax.train import evaluation
+from tests.train.fake_gcs import fake_gcs  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,25 @@ class _ScriptedDecoder:
         return [decoding.Decoded(self.script[p], (), "eos") for p in prompts]
 
 
-def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(test_examples, tmp_path, monkeypatch):
+def _read_back(store, where, tmp_path):
+    """The store's records, downloaded first when `store` is a bucket folder."""
+    if where == "local":
+        return RationaleStore(store).read("gpt2", "ft_cot.epoch03", "multiarith")
+    from etils import epath
+    copy = tmp_path / "download" / "gpt2" / "ft_cot.epoch03" / "multiarith.jsonl"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(epath.Path(f"{store}/gpt2/ft_cot.epoch03/multiarith.jsonl").read_bytes())
+    return RationaleStore(tmp_path / "download").read("gpt2", "ft_cot.epoch03", "multiarith")
+
+
+@pytest.mark.parametrize("where", ["local", "gs"])
+def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(test_examples, tmp_path, monkeypatch, where,
+                                                              request):
     monkeypatch.setattr(evaluation.decoding, "Decoder", _ScriptedDecoder)
+    out_dir = tmp_path / "preds"
+    if where == "gs":
+        request.getfixturevalue("fake_gcs")
+        out_dir = "gs://bucket/run/predictions"
     golds = [ex.answer for ex in test_examples]
     completions = [
         f"2 + 3 = 5 --> {golds[0]}",  # right after the prefix: correct
@@ -44,28 +62,29 @@ def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(test_examples, tmp
     _ScriptedDecoder.script = {f"{ex.question} ###": c for ex, c in zip(test_examples, completions)}
     loaded = type("Fake", (), {"is_encoder_decoder": False})()
     config = decoding.DecodeConfig()
-    result = evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, tmp_path, 3,
+    result = evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, out_dir, 3,
                                  student="gpt2")
     assert result["accuracy"] == 50.0 and result["num_test"] == 4 and result["num_correct"] == 2
 
-    records = RationaleStore(tmp_path).read("gpt2", "ft_cot.epoch03", "multiarith")
-    assert str(tmp_path / "gpt2" / "ft_cot.epoch03" / "multiarith.jsonl") == result["predictions_path"]
+    records = _read_back(out_dir, where, tmp_path)
+    assert f"{out_dir}/gpt2/ft_cot.epoch03/multiarith.jsonl" == result["predictions_path"]
     assert [r.sample_index for r in records] == [ex.sample_index for ex in test_examples]
     assert [r.correct for r in records] == [True, False, False, True]
     assert [r.reasoning_completion for r in records] == completions
     assert records[2].prediction == "7"
 
     # The same epoch again (a resumed run): nothing re-written; different predictions: refused.
-    again = evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, tmp_path, 3,
+    again = evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, out_dir, 3,
                                 student="gpt2")
-    assert again == result and len(RationaleStore(tmp_path).read("gpt2", "ft_cot.epoch03", "multiarith")) == 4
+    assert again == result and _read_back(out_dir, where, tmp_path) == records
     _ScriptedDecoder.script = {p: "--> 99999" for p in _ScriptedDecoder.script}
     with pytest.raises(UserError, match="already"):
-        evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, tmp_path, 3, student="gpt2")
-    assert evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, tmp_path, 4,
+        evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, out_dir, 3, student="gpt2")
+    assert _read_back(out_dir, where, tmp_path) == records  # the refused epoch left the saved one as it was
+    assert evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, out_dir, 4,
                                student="gpt2")["accuracy"] == 0.0
     with pytest.raises(UserError, match="no examples"):
-        evaluation.evaluate(loaded, None, "multiarith", [], "ft_cot", config, tmp_path, 5)
+        evaluation.evaluate(loaded, None, "multiarith", [], "ft_cot", config, out_dir, 5)
 
 
 def _tiny_gpt2():

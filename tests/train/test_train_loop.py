@@ -3,6 +3,7 @@ uninterrupted run bit for bit, config guard, non-finite loss, results.json and l
 import dataclasses
 import functools
 import json
+import os
 import types
 
 import jax
@@ -15,6 +16,7 @@ from rt_jax import models
 from rt_jax.data.batching import BatchIterator
 from rt_jax.errors import UserError
 from rt_jax.train import checkpoint, loop
+from tests.train.fake_gcs import fake_gcs  # noqa: F401  (fixture)
 
 
 @functools.lru_cache(maxsize=None)
@@ -139,3 +141,27 @@ def test_batch_not_divisible_by_data_parallel_size(tmp_path, examples):
     config = run_config(tmp_path, batch_size=6)
     with pytest.raises(UserError, match="data-parallel size 4"):
         run(config, tmp_path / "odd", examples)
+
+
+def test_gs_workdir_run_writes_to_the_bucket(tmp_path, examples, fake_gcs, monkeypatch):
+    """A gs:// workdir: config, logs, results go to the bucket (the fake), never to a local
+    `gs:` folder. Checkpoints get the gs:// directory; tensorstore cannot reach the fake bucket,
+    so they are redirected to a local folder here."""
+    asked = []
+
+    class LocalCheckpoints(checkpoint.Checkpoints):
+        def __init__(self, directory, **kw):
+            asked.append(str(directory))
+            super().__init__(tmp_path / "ckpt", **kw)
+
+    monkeypatch.setattr(loop.ckpt_lib, "Checkpoints", LocalCheckpoints)
+    monkeypatch.chdir(tmp_path)
+    results = run(run_config(tmp_path, num_epochs=1), "gs://bucket/run", examples)
+    assert asked == ["gs://bucket/run/checkpoints"]
+    assert json.loads(fake_gcs["gs://bucket/run/results.json"].getvalue()) == results
+    assert results["final"]["epoch"] == 0
+    lines = fake_gcs["gs://bucket/run/metrics.jsonl"].getvalue().decode().splitlines()
+    assert [json.loads(l)["step"] for l in lines if "train/loss" in l] == list(range(1, 7))
+    assert "gs://bucket/run/config.json" in fake_gcs
+    assert any(k.startswith("gs://bucket/run/tensorboard/events.out.tfevents.") for k in fake_gcs)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt"]
