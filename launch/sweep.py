@@ -46,8 +46,9 @@ _REMOTE = flags.DEFINE_string("remote_dir", "rt_jax", "Checkout on the VMs (laun
 _GCLOUD = flags.DEFINE_string("gcloud", "gcloud", "gcloud executable (with --tpu_vms).")
 _STAGE = flags.DEFINE_bool(
     "stage_on_vm", False, "With --tpu_vms on single-host VMs: train in a local workdir on the VM "
-    "and copy it from / to the run's gs:// directory around each attempt (for a train command "
-    "that cannot write gs:// itself; progress since the attempt began is lost on preemption).")
+    "and copy it from / to the run's gs:// directory around each attempt (only for a custom train "
+    "command that cannot write gs://; rt_jax.train writes gs:// itself. Progress since the attempt "
+    "began is lost on preemption).")
 _REPORT = flags.DEFINE_bool("report", True, "When every run is done, run the config's report command.")
 _POLL = flags.DEFINE_float("poll_seconds", 1.0, "Seconds between checks on running runs.")
 
