@@ -71,7 +71,21 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> set[str]:
     return out
 
 
-# ------------------------------------------------------------------ student and data
+# ------------------------------------------------------------------ task, student and data
+def ensure_task(config) -> None:
+    """Checks config.task before any work. The demo's synthetic task (`arith_small`) is a task of
+    rt_jax.tasks only once registered: a fresh process registers it from the files the demo
+    wrote into config.data_dir, so the train command accepts every task its configs can name."""
+    from rt_jax.tasks import registry, synthetic
+    if config.task == synthetic.TASK_NAME and config.task not in registry.TASK_INFO:
+        path = synthetic.data_path(config.data_dir)
+        if not path.exists():
+            raise UserError(f"--config.task={config.task}: {path} not found; `python -m rt_jax.demo "
+                            f"--out_dir=DIR` writes this synthetic task, then use --config.data_dir=DIR/data")
+        synthetic.register(len(json.loads(path.read_text(encoding="utf-8"))))
+    registry.task_info(config.task)  # a UserError naming the known tasks
+
+
 def load_student(config):
     """The student named by config.model_path (a directory) or config.student (paper name)."""
     from rt_jax import models
@@ -159,6 +173,7 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
     parallel.initialize_distributed(config.distributed)
     is_chief = jax.process_index() == 0
     claim_workdir(config, workdir, write=False)  # refuse another run's workdir before any work
+    ensure_task(config)
     mesh = parallel.make_mesh(config.mesh, devices)
     t = config.train
     parallel.check_batch_size(t.batch_size, mesh, t.grad_accum_steps)
