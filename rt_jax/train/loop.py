@@ -138,17 +138,32 @@ def default_evaluate(config, loaded, params, workdir: epath.Path, epoch: int, me
 
 
 # ------------------------------------------------------------------ results.json
-def write_results(config, workdir: epath.Path, epochs: list[dict], wall_time_s: float) -> dict:
+def training_data_summary(config, data) -> dict:
+    """The data a run trains on: teacher rationales (which teacher, cache method, D, cache, how
+    many were used after the correctness filter) or gold answers only (`ft`)."""
+    from rt_jax.data.pairs import rationale_source
+    pairs = getattr(data, "pairs", None)  # tests may hand in batches without their pairs
+    used = {} if pairs is None else {"examples": len(pairs),
+                                     "questions": len({p.sample_index for p in pairs})}
+    source = rationale_source(config.method)
+    teacher = None if source is None else {
+        "name": config.teacher, "cache_method": source.teacher_method,
+        "num_rationales": source.num_rationales, "cache_dir": str(config.teacher_cache_dir)}
+    return {"teacher": teacher, "training_data": used}
+
+
+def write_results(config, workdir: epath.Path, epochs: list[dict], wall_time_s: float,
+                  data_summary: dict | None = None) -> dict:
     scored = [e for e in epochs if e.get("accuracy") is not None]
     best = max(scored, key=lambda e: e["accuracy"]) if scored else None
     results = {
         "task": config.task, "method": config.method, "student": config.student, "seed": config.seed,
-        "teacher": ({"name": config.teacher, "num_rationales": config.num_rationales}
-                    if config.teacher_cache_dir else None),
+        "teacher": None, "training_data": {},
+        **(data_summary or {}),
         "epochs": epochs,
         "best": {"epoch": best["epoch"], "accuracy": best["accuracy"]} if best else None,
         "final": ({"epoch": scored[-1]["epoch"], "accuracy": scored[-1]["accuracy"]} if scored else None),
-        "wall_time_s": wall_time_s,
+        "wall_time_s": wall_time_s,  # all segments of a resumed run (up to their last checkpoint)
     }
     if any("validation_accuracy" in e for e in epochs):
         best_val = max((e for e in epochs if "validation_accuracy" in e), key=lambda e: e["validation_accuracy"])
@@ -169,6 +184,7 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
 
     `loaded` / `data` / `evaluate_fn(config, loaded, params, workdir, epoch, mesh)` replace the
     defaults (student from config, batches from the teacher cache, test-split decoding)."""
+    wall_start = time.perf_counter()
     workdir = storage.workdir_path(workdir)  # a local folder or gs://bucket/run
     parallel.initialize_distributed(config.distributed)
     is_chief = jax.process_index() == 0
@@ -191,12 +207,13 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
     shardings = state_lib.state_shardings(abstract, logical_axes(loaded), mesh, optimizer)
     checkpoints = ckpt_lib.Checkpoints(workdir / "checkpoints", keep=t.keep_checkpoints)
 
-    start_epoch, epochs_done = 0, []
+    start_epoch, epochs_done, wall_before = 0, [], 0.0
     latest = checkpoints.latest_step()
     if latest is not None:
         state, saved = checkpoints.restore(latest, ckpt_lib.sharded_target(abstract, shardings))
         iterator.restore(saved["data"])
         start_epoch, epochs_done = saved["epoch"], saved["epochs"]
+        wall_before = saved.get("wall_time_s", 0.0)  # earlier segments, up to that checkpoint
         log.info("resuming from step %d (epoch %d)", latest, start_epoch)
     else:
         state = state_lib.create_state(loaded.params, optimizer, shardings)
@@ -214,14 +231,20 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
     num_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(abstract.params))
     peak = metrics_lib.device_peak_flops() * mesh.devices.size
     runlog = metrics_lib.RunLog(workdir, total_steps, enabled=is_chief, stream=stream)
-    wall_start = time.perf_counter()
+    summary = training_data_summary(config, data)
     pending: list[tuple[int, Any]] = []  # (step, device metrics) not yet checked on the host
     window = {"useful": 0, "slots": 0, "flops": 0.0, "time": time.perf_counter()}
     last_good = latest
 
     def meta(epoch):
         """Where to go on from: `epoch` (the one in progress, or the next after an epoch end)."""
-        return {"epoch": epoch, "data": iterator.state_dict(), "epochs": epochs_done}
+        return {"epoch": epoch, "data": iterator.state_dict(), "epochs": epochs_done, "wall_time_s": wall()}
+
+    def wall():
+        return wall_before + time.perf_counter() - wall_start
+
+    def results():
+        return write_results(config, workdir, epochs_done, wall(), summary)
 
     def flush(step, epoch):
         """Fetches pending metrics (one host sync), stops at the first non-finite loss, logs."""
@@ -260,7 +283,7 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
                 if max_steps is not None and step >= max_steps:  # stop as if killed here
                     flush(step, epoch)
                     checkpoints.wait()
-                    return write_results(config, workdir, epochs_done, time.perf_counter() - wall_start)
+                    return results()
                 useful, slots = metrics_lib.batch_token_counts(batch)
                 width = max(v.shape[1] for v in batch.values())
                 state, m = train_step(state, parallel.global_batch(batch, mesh), rng)
@@ -283,12 +306,13 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
             if config.eval.every_epoch or epoch == t.num_epochs - 1:
                 record.update(evaluate_fn(config, loaded, state.params, workdir, epoch, mesh))
                 runlog.write(step, {k: v for k, v in record.items() if k.endswith("accuracy")}, prefix="eval")
+                runlog.epoch_result(epoch, record)
                 window["time"] = time.perf_counter()  # tokens/s counts training time only
             epochs_done = epochs_done + [record]
             save(epoch + 1, accuracy=record["accuracy"])
-            write_results(config, workdir, epochs_done, time.perf_counter() - wall_start)
+            results()
         checkpoints.wait()
-        return write_results(config, workdir, epochs_done, time.perf_counter() - wall_start)
+        return results()
     finally:
         runlog.close()
         checkpoints.close()

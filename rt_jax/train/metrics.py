@@ -122,6 +122,15 @@ class RunLog:
         end = "\r" if self.stream.isatty() else "\n"
         print(line, end=end, file=self.stream, flush=True)
 
+    def epoch_result(self, epoch: int, record: Mapping[str, Any]) -> None:
+        """One console line per evaluated epoch, so a user sees accuracy as it comes."""
+        if not self.enabled or record.get("accuracy") is None:
+            return
+        val = record.get("validation_accuracy")
+        line = (f"epoch {epoch}: accuracy {record['accuracy']:.2f}% on {record.get('num_test', '?')} test questions"
+                + (f", validation {val:.2f}%" if val is not None else ""))
+        print(("\n" if self.stream.isatty() else "") + line, file=self.stream, flush=True)
+
     def close(self) -> None:
         if self.enabled:
             if self.stream.isatty():

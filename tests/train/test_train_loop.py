@@ -2,8 +2,10 @@
 uninterrupted run bit for bit, config guard, non-finite loss, results.json and logs."""
 import dataclasses
 import functools
+import io
 import json
 import os
+import time
 import types
 
 import jax
@@ -14,8 +16,9 @@ from transformers import GPT2Config
 from configs.base import get_config
 from rt_jax import models
 from rt_jax.data.batching import BatchIterator
+from rt_jax.data.pairs import TrainingPair
 from rt_jax.errors import UserError
-from rt_jax.train import checkpoint, loop
+from rt_jax.train import checkpoint, loop, metrics
 from tests.train.fake_gcs import fake_gcs  # noqa: F401  (fixture)
 
 
@@ -97,12 +100,18 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, examples):
     interrupted = run_config(tmp_path, max_steps=9)  # killed mid-epoch 2, after the step-8 checkpoint
     partial = run(interrupted, tmp_path / "b", examples)
     assert [e["epoch"] for e in partial["epochs"]] == [0]
+    _, meta_8, _ = final_params(tmp_path / "b")
+    t0 = time.perf_counter()
     resumed = run(config, tmp_path / "b", examples)
+    segment = time.perf_counter() - t0
 
     assert resumed["epochs"] == straight["epochs"]  # same params at every epoch end
     step_a, meta_a, params_a = final_params(tmp_path / "a")
     step_b, meta_b, params_b = final_params(tmp_path / "b")
-    assert step_a == step_b == 12 and meta_a == meta_b
+    # wall time adds up the segments: the part up to the step-8 checkpoint, then the resumed one
+    wall_8 = meta_8["wall_time_s"]
+    assert 0 < wall_8 < resumed["wall_time_s"] <= wall_8 + segment
+    assert step_a == step_b == 12 and {**meta_a, "wall_time_s": 0} == {**meta_b, "wall_time_s": 0}
     jax.tree.map(np.testing.assert_array_equal, params_a, params_b)
 
     assert straight["best"]["accuracy"] == max(e["accuracy"] for e in straight["epochs"])
@@ -165,3 +174,32 @@ def test_gs_workdir_run_writes_to_the_bucket(tmp_path, examples, fake_gcs, monke
     assert "gs://bucket/run/config.json" in fake_gcs
     assert any(k.startswith("gs://bucket/run/tensorboard/events.out.tfevents.") for k in fake_gcs)
     assert sorted(os.listdir(tmp_path)) == ["ckpt"]
+
+
+def test_results_name_the_teacher_data_used(tmp_path):
+    config = run_config(tmp_path)
+    config.method, config.teacher, config.teacher_cache_dir = "ft_cot_t70_4aug", "text-davinci-002", "/cache"
+    pairs = [TrainingPair(i, "q", "r") for i in (3, 3, 5, 8, 8, 8)]  # 6 rationales of 3 questions
+    summary = loop.training_data_summary(config, types.SimpleNamespace(pairs=pairs))
+    assert summary == {"teacher": {"name": "text-davinci-002", "cache_method": "zs_cot_t70", "num_rationales": 4,
+                                   "cache_dir": "/cache"},
+                       "training_data": {"examples": 6, "questions": 3}}
+    results = loop.write_results(config, tmp_path, [{"epoch": 0, "accuracy": 1.0}], 2.0, summary)
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+    assert results["teacher"]["num_rationales"] == 4 and results["training_data"]["questions"] == 3
+    config.method = "ft"  # vanilla fine-tuning uses no teacher, whatever the cache flag says
+    assert loop.training_data_summary(config, types.SimpleNamespace(pairs=pairs[:2]))["teacher"] is None
+
+
+def test_progress_line_shows_loss_tokens_per_s_eta_and_epoch_accuracy():
+    out = io.StringIO()
+    log = metrics.RunLog(None, total_steps=10, enabled=False, stream=out)
+    log.enabled = True  # console only: no files
+    log.progress(2, 0, {"loss": 1.23456, "tokens_per_s": 812.4})
+    log.progress(6, 1, {"loss": 0.5, "tokens_per_s": 900.0})
+    log.epoch_result(1, {"epoch": 1, "accuracy": 12.5, "num_test": 8, "validation_accuracy": 50.0})
+    first, second, third = out.getvalue().splitlines()
+    assert third == "epoch 1: accuracy 12.50% on 8 test questions, validation 50.00%"
+    assert first.startswith("epoch 0 [######") and "2/10 loss 1.2346 tok/s 812 ETA ?" in first
+    eta = second.rsplit("ETA ", 1)[1]
+    assert "6/10 loss 0.5000 tok/s 900" in second and time.strptime(eta, "%H:%M:%S")
