@@ -1,6 +1,7 @@
 """Batched decoding of any number of prompts: tokenise, bucket, run the compiled loop, detokenise."""
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +63,10 @@ class Decoder:
         self.patterns = stopping.stop_patterns(tok, config.stop_strings)
         self.context = context_length(mcfg)
         self.mesh = mesh
+        # A mesh over several processes' devices: inputs are built from the same host values in
+        # every process and results are all-gathered, so every process gets every completion.
+        self.multihost = mesh is not None and not all(
+            d.process_index == jax.process_index() for d in mesh.devices.flat)
         if mesh is not None and param_shardings is None:
             param_shardings = _training_shardings(loaded, mesh)
         self.params = loaded.params if param_shardings is None else jax.device_put(loaded.params, param_shardings)
@@ -78,11 +83,25 @@ class Decoder:
             return 1
         return int(np.prod([self.mesh.shape[a] for a in DATA_AXES if a in self.mesh.shape]))
 
-    def _put(self, x):
+    def _put(self, x, spec=None):
+        """x (the same host array in every process) as a global array, rows split over the
+        mesh's data axes (spec=PartitionSpec() replicates)."""
         if self.mesh is None:
             return jnp.asarray(x)
-        axes = tuple(a for a in DATA_AXES if a in self.mesh.shape)
-        return jax.device_put(x, NamedSharding(self.mesh, PartitionSpec(axes)))
+        if spec is None:
+            spec = PartitionSpec(tuple(a for a in DATA_AXES if a in self.mesh.shape))
+        sharding = NamedSharding(self.mesh, spec)
+        if self.multihost:  # device_put cannot reach other processes' devices
+            x = np.asarray(x)
+            return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+        return jax.device_put(x, sharding)
+
+    def _get(self, outputs):
+        """Host copies of the loop's outputs; across processes, gathered from every shard."""
+        if self.multihost:
+            from jax.experimental import multihost_utils
+            return multihost_utils.process_allgather(outputs, tiled=True)
+        return jax.device_get(outputs)
 
     def check_prompts(self, prompts: list[list[int]]) -> None:
         if not prompts:
@@ -107,9 +126,10 @@ class Decoder:
         for group in groups:
             batch = [prompts[i] for i in group]
             length = batching.bucket(max(map(len, batch)), c.min_prompt_bucket)
-            item_rows = batching.bucket(len(batch), 1, 1)
-            if c.strategy != "beam":
-                item_rows = max(item_rows, -(-self._shards() // per_row))
+            # Rows (prompts x samples) must split evenly over the data shards; beam rows are
+            # padded below instead.
+            multiple = 1 if c.strategy == "beam" else self._shards() // math.gcd(self._shards(), per_row)
+            item_rows = batching.bucket(len(batch), 1, multiple)
             ids, mask = batching.pad_prompts(batch, length, item_rows, self.pad_id, self.adapter.pad_side)
             limits = np.full((item_rows,), c.max_new_tokens, np.int32)
             for j, p in enumerate(batch):
@@ -118,11 +138,13 @@ class Decoder:
             limits[len(batch):] = 1  # filler rows stop at once
             indices = list(group) + [0] * (item_rows - len(batch))
             keys = _row_keys(base_key, indices, per_row if c.strategy == "sample" else 1)
+            if self.multihost:
+                keys = self._put(jax.device_get(keys), PartitionSpec())
             if c.strategy == "sample":
                 ids, mask, limits = (np.repeat(a, per_row, axis=0) for a in (ids, mask, limits))
             if c.strategy == "beam":
                 ids, mask, limits = self._pad_to_shards(ids, mask, limits)
-            tokens, lengths, third = jax.device_get(self._run(
+            tokens, lengths, third = self._get(self._run(
                 self.params, self._put(ids), self._put(mask), self._put(limits), keys))
             self._collect(results, group, tokens, lengths, third, per_row)
             if progress is not None:

@@ -87,12 +87,21 @@ def test_left_padding_layout():
     np.testing.assert_array_equal(mask, [[0, 0, 1, 1], [0, 0, 0, 1], [0, 0, 0, 1]])
 
 
-@pytest.mark.parametrize("strategy", ["greedy", pytest.param("beam", marks=pytest.mark.slow)])
+MESH_CONFIGS = {
+    "greedy": GREEDY,
+    "beam": DecodeConfig(strategy="beam", num_beams=2, max_new_tokens=6),
+    # 2 prompts x 3 samples = 6 rows do not split over 4 data shards: rows are padded to 12.
+    "sample": DecodeConfig(strategy="sample", num_return_sequences=3, max_new_tokens=6, batch_size=2),
+}
+
+
+@pytest.mark.parametrize("strategy", ["greedy", pytest.param("beam", marks=pytest.mark.slow),
+                                      pytest.param("sample", marks=pytest.mark.slow)])
 def test_mesh_sharded_decoding_matches_single_device(char_gpt2, strategy):
     _, loaded = char_gpt2
     from rt_jax import parallel
     mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
-    config = GREEDY if strategy == "greedy" else DecodeConfig(strategy="beam", num_beams=2, max_new_tokens=6)
+    config = MESH_CONFIGS[strategy]
     prompts = ["abc", "hello there", "x", "why?"]  # the single-device greedy decoder is already compiled
     sharded, single = decode_texts(loaded, prompts, config, mesh=mesh), decode_texts(loaded, prompts, config)
     assert [(d.text, d.tokens, d.finish_reason) for d in sharded] == [
