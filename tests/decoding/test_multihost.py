@@ -56,3 +56,9 @@ def test_two_process_mesh_decodes_like_one_process(tmp_path):
     assert len(p0["greedy"]) == 5 and all(len(o) == 2 for o in p0["beam"])
     assert all(len(o) == 3 for o in p0["sample"])
     assert len({tuple(o[0][0]) for o in p0["greedy"]}) > 1  # not one degenerate completion
+
+    # Per-epoch evaluation: every process scores all questions; process 0 alone saves them.
+    reference = single["evaluation_no_mesh"]
+    assert len(reference["completions"]) == reference["num_test"] == 5 and any(reference["completions"])
+    assert p0["evaluation"] == reference
+    assert p1["evaluation"] == dict(reference, completions=[])
