@@ -97,7 +97,7 @@ class Attention(nn.Module):
         weights = nn.Dropout(s.attn_pdrop)(weights, deterministic=deterministic)
         out = layers.combine_values(weights, value, s.dtype)
         y = jnp.einsum("bthk,hkd->btd", out, w_out.astype(s.dtype)) + b_out.astype(s.dtype)
-        return y, cache
+        return layers.materialize_grad(y), cache
 
 
 class MLP(nn.Module):
@@ -114,7 +114,8 @@ class MLP(nn.Module):
         b_proj = annotated_param(self, "proj_bias", nn.initializers.zeros, (s.n_embd,), ("embed",), s.param_dtype)
         h = jnp.einsum("btd,df->btf", x_btd, w_fc.astype(s.dtype)) + b_fc.astype(s.dtype)
         h = constrain(layers.ACTIVATIONS[s.activation](h), ("batch", "length", "mlp"))
-        return jnp.einsum("btf,fd->btd", h, w_proj.astype(s.dtype)) + b_proj.astype(s.dtype)
+        y = jnp.einsum("btf,fd->btd", h, w_proj.astype(s.dtype)) + b_proj.astype(s.dtype)
+        return layers.materialize_grad(y)
 
 
 class Block(nn.Module):

@@ -111,7 +111,7 @@ class SelfAttention(nn.Module):
                          v=layers.write_cache(cache["v"], value, cache_index))
             key, value = cache["k"], cache["v"]
         out = _attend(q, key, value, mask, bias, s, nn.Dropout(s.dropout_rate), deterministic)
-        return jnp.einsum("bthk,hkd->btd", out, w_out.astype(s.dtype)), cache
+        return layers.materialize_grad(jnp.einsum("bthk,hkd->btd", out, w_out.astype(s.dtype))), cache
 
 
 class CrossAttention(nn.Module):
@@ -137,7 +137,7 @@ class CrossAttention(nn.Module):
         s = self.s
         q = jnp.einsum("btd,dhk->bthk", x_btd, self.q_kernel.astype(s.dtype))
         out = _attend(q, key, value, mask, None, s, self.drop, deterministic)
-        return jnp.einsum("bthk,hkd->btd", out, self.out_kernel.astype(s.dtype))
+        return layers.materialize_grad(jnp.einsum("bthk,hkd->btd", out, self.out_kernel.astype(s.dtype)))
 
 
 def _attend(q, key, value, mask, bias, s: T5Settings, drop: nn.Dropout, deterministic):
@@ -163,7 +163,7 @@ class FeedForward(nn.Module):
             h = act(x_btd @ wi("wi").astype(s.dtype))
         h = constrain(nn.Dropout(s.dropout_rate)(h, deterministic=deterministic), ("batch", "length", "mlp"))
         wo = annotated_param(self, "wo", init_out, (s.d_ff, s.d_model), ("mlp", "embed"), s.param_dtype)
-        return h @ wo.astype(s.dtype)
+        return layers.materialize_grad(h @ wo.astype(s.dtype))
 
 
 def _norm(s: T5Settings, name=None):
