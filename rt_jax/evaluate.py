@@ -3,6 +3,8 @@
     python -m rt_jax.evaluate --config=configs/paper.py:multiarith,zs_cot,gpt2 --workdir=runs/ma-zscot
     python -m rt_jax.evaluate --config=configs/paper.py:multiarith,ft_cot,gpt2 --workdir=runs/ma-ftcot \\
         --params_dir=runs/ma-ftcot/export --self_consistency=8
+    python -m rt_jax.evaluate --config=configs/paper.py:multiarith,ft_cot,gpt2 --workdir=runs/ma-ftcot-sc \
+        --checkpoint=runs/ma-ftcot --checkpoint_step=best --self_consistency=8
 
 Prompting baselines (zs, zs_cot with Kojima's two steps, fs_cot with the paper's exemplars) on a
 pretrained student, or any fine-tuning method's prompt on weights saved with
@@ -249,6 +251,9 @@ def define_flags():
     flags.DEFINE_string("workdir", None, "Where config.json, predictions/ and results.json go.")
     flags.DEFINE_string("params_dir", None, "Weights saved with rt_jax.models.save_pretrained (a fine-tuned student); "
                         "default: config.model_path or the paper student's checkpoint.")
+    flags.DEFINE_string("checkpoint", None, "A training workdir: evaluate the params of its checkpoint "
+                        "(--checkpoint_step) instead of --params_dir.")
+    flags.DEFINE_string("checkpoint_step", "best", "With --checkpoint: best, latest, or a saved step number.")
     flags.DEFINE_integer("self_consistency", 0, "Sample this many rationales per question and take the majority answer.")
     flags.DEFINE_float("sc_temperature", 0.7, "Sampling temperature for --self_consistency.")
     flags.DEFINE_integer("max_test_examples", 0, "Evaluate only the first N test questions (smoke tests); 0: all.")
@@ -261,8 +266,14 @@ def main(argv):
         raise UserError("--config is required, e.g. --config=configs/paper.py:multiarith,zs_cot,gpt2")
     if not FLAGS.workdir:
         raise UserError("--workdir is required: where config.json, predictions and results.json go")
+    if FLAGS.checkpoint and FLAGS.params_dir:
+        raise UserError("--checkpoint and --params_dir both name the weights: give one")
+    loaded = None
+    if FLAGS.checkpoint:
+        from rt_jax.train.export import restore_student
+        loaded, _ = restore_student(FLAGS.checkpoint, FLAGS.checkpoint_step)
     result = run_evaluation(FLAGS.config, FLAGS.workdir, FLAGS.params_dir, FLAGS.self_consistency,
-                            FLAGS.sc_temperature, FLAGS.max_test_examples)
+                            FLAGS.sc_temperature, FLAGS.max_test_examples, loaded=loaded)
     print(f"{result['task']} {result['method']} {result['student']}: accuracy {result['final']['accuracy']:.2f}% "
           f"on {result['epochs'][-1]['num_test']} test questions ({result['wall_time_s']:.0f} s)")
 

@@ -1,0 +1,101 @@
+"""A trained student out of its workdir: restore the params of a checkpoint (the best or the
+latest step, or a given one) and, with `python -m rt_jax.train.export`, write them as a Hugging
+Face checkpoint that transformers and `rt_jax.evaluate --params_dir` load.
+
+    python -m rt_jax.train.export --workdir=runs/ma-ftcot-gpt2 --out_dir=runs/ma-ftcot-gpt2/export --step=best
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+import jax
+import ml_collections
+from absl import flags
+
+from rt_jax.errors import UserError
+from rt_jax.train import checkpoint as ckpt_lib
+from rt_jax.train import optim, storage
+from rt_jax.train import state as state_lib
+
+WHICH = ("best", "latest")
+
+
+def run_config(workdir) -> ml_collections.ConfigDict:
+    """The config snapshot a training run wrote into its workdir."""
+    path = storage.workdir_path(workdir) / "config.json"
+    if not path.exists():
+        raise UserError(f"{path}: no config snapshot; expected a training workdir written by python -m rt_jax.train")
+    try:
+        return ml_collections.ConfigDict(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+
+
+def pick_step(checkpoints: ckpt_lib.Checkpoints, step: str | int) -> int:
+    """`best` (highest eval accuracy; the latest when none was evaluated), `latest`, or a step number."""
+    saved = checkpoints.all_steps()
+    if not saved:
+        raise UserError(f"{checkpoints.directory}: no checkpoint saved yet")
+    if step == "best":
+        return checkpoints.best_step() if checkpoints.best_step() is not None else checkpoints.latest_step()
+    if step == "latest":
+        return checkpoints.latest_step()
+    try:
+        number = int(step)
+    except ValueError:
+        raise UserError(f"--step={step}: expected one of {', '.join(WHICH)} or a saved step number") from None
+    if number not in saved:
+        raise UserError(f"--step={number}: not saved in {checkpoints.directory}; saved steps: {sorted(saved)}")
+    return number
+
+
+def restore_student(workdir, step: str | int = "best"):
+    """(LoadedModel with the checkpoint's params on the default device, the step restored)."""
+    from rt_jax.train import loop  # the loop's own way of building the student from a config
+
+    config = run_config(workdir)
+    loaded = loop.load_student(config)
+    # The optimizer state's structure does not depend on the schedule's length.
+    abstract = state_lib.abstract_state(loaded.params, optim.make_optimizer(config.train, total_steps=1))
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
+    checkpoints = ckpt_lib.Checkpoints(storage.workdir_path(workdir) / "checkpoints", async_save=False)
+    try:
+        chosen = pick_step(checkpoints, step)
+        state, _ = checkpoints.restore(chosen, target)
+    finally:
+        checkpoints.close()
+    return dataclasses.replace(loaded, params=state.params), chosen
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    flags.DEFINE_string("workdir", None, "A training workdir (python -m rt_jax.train --workdir=...).")
+    flags.DEFINE_string("out_dir", None, "Where to write the Hugging Face checkpoint (must not exist yet).")
+    flags.DEFINE_string("step", "best", "best (highest eval accuracy), latest, or a saved step number.")
+
+
+def main(argv):
+    from rt_jax.models import save_pretrained
+
+    del argv
+    if not FLAGS.workdir or not FLAGS.out_dir:
+        raise UserError("--workdir and --out_dir are required")
+    loaded, step = restore_student(FLAGS.workdir, FLAGS.step)
+    save_pretrained(loaded, FLAGS.out_dir)
+    print(f"step {step} of {FLAGS.workdir} -> {FLAGS.out_dir}", file=sys.stderr)
+
+
+def run():
+    from rt_jax.cli import run_main
+
+    define_flags()
+    run_main(main)
+
+
+if __name__ == "__main__":
+    run()
