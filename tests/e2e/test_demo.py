@@ -85,3 +85,17 @@ def test_full_demo_shows_the_fine_tune_cot_effect(tmp_path):
     assert rows["ft_cot"]["accuracy"] > rows["ft"]["accuracy"] + 20
     assert rows["ft_cot_t70_4aug"]["accuracy"] > rows["ft"]["accuracy"] + 20
     assert "| Fine-tune-CoT |" in out.stdout
+
+
+@pytest.mark.slow  # two spawned worker processes start JAX: ~1 minute on the shared machine
+def test_toy_demo_two_workers_matches_one_after_another(tmp_path):
+    """Methods trained side by side in worker processes give the same table as run in turn."""
+    methods = ("zs", "ft_cot", "ft_cot_t70_2aug")
+    side_by_side = demo.run_demo(toy_config(), tmp_path / "two", methods, stream=sys.stderr, workers=2)
+    check_demo(tmp_path / "two", methods, side_by_side)
+    in_turn = demo.run_demo(toy_config(), tmp_path / "one", methods, stream=sys.stderr, workers=1)
+    assert [(r.method, r.train_examples, r.num_test) for r in side_by_side] == \
+        [(r.method, r.train_examples, r.num_test) for r in in_turn]
+    # one-thread XLA may sum in another order: accuracies of a 3-step toy agree within a question
+    for a, b in zip(side_by_side, in_turn):
+        assert abs(a.accuracy - b.accuracy) <= 100.0 / a.num_test
