@@ -42,6 +42,7 @@ setup(
             "rt-jax-data=rt_jax.data.__main__:run",
             "rt-jax-teacher=rt_jax.teacher.__main__:run",
             "rt-jax-train=rt_jax.train.__main__:run",
+            "rt-jax-export=rt_jax.train.export:run",
             "rt-jax-evaluate=rt_jax.evaluate:run",
             "rt-jax-report=rt_jax.report:run",
             "rt-jax-demo=rt_jax.demo:run",
