@@ -66,7 +66,7 @@ def build_training_data(
     pairs = build_training_pairs(
         config.task, config.method, data_dir=config.data_dir, is_encoder_decoder=is_encoder_decoder,
         teacher_cache_dir=config.teacher_cache_dir, teacher=config.teacher, sample_indices=train_indices,
-        template=config.get("template") or None,
+        template=config.get("template") or None, rationale_weight=config.get("rationale_weight", 1.0),
     )
     seq_len = config.train.max_seq_len
     max_length = min(seq_len, context_length) if context_length else seq_len
