@@ -18,6 +18,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.teacher_cache_dir = ""
     c.teacher = "text-davinci-002"
     c.num_rationales = 1  # D: diverse reasoning samples per training question
+    c.rationale_weight = 1.0  # multi-task methods (<CoT method>_mt): rationale task's weight vs the label task's
     c.template = ""  # rt_jax.formats template for training and evaluation; empty: the method's
     c.seed = 0
 

@@ -30,6 +30,10 @@ ZS_COT_ANSWER_MAX_TOKENS = 32  # ... and answer-extraction step
 FS_COT_ANSWER_PREFIX = "The answer is"
 
 
+MT_LABEL, MT_RATIONALE = "mt_label", "mt_rationale"  # multi-task templates (methods `*_mt`)
+MT_SUFFIX = "_mt"
+
+
 @dataclasses.dataclass(frozen=True)
 class Template:
     """Format strings over {question}, {answer}, {rationale}; a target of None means the
@@ -53,6 +57,11 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in [
     Template("ft_cot_natural", ("Q: {question}\n\nA: Let's think step by step.\n\n",
                                 " {rationale}\n\nTherefore the answer is {answer}"), None,
              answer_prefix="Therefore the answer is"),
+    # Multi-task training (Hsieh et al. 2023, "Distilling Step-by-Step"): the task prefix tells
+    # the student which output to produce; at test time it is prompted with [label] and answers
+    # directly. Decoder-only students also get ft's " ###" so they know where the question ends.
+    Template(MT_LABEL, ("[label] {question} ###", " {answer}"), ("[label] {question}", "{answer}")),
+    Template(MT_RATIONALE, ("[rationale] {question} ###", " {rationale}"), ("[rationale] {question}", "{rationale}")),
 ]}
 
 # Paper method names -> template (diverse reasoning `ft_cot_t70_<D>aug` uses ft_cot's).
@@ -69,12 +78,21 @@ def template_name(method: str) -> str:
     """The template of a paper method (`ft_cot_t70_8aug` -> `ft_cot_token`) or a template name."""
     if method in METHOD_TEMPLATES:
         return METHOD_TEMPLATES[method]
+    if is_multitask(method):  # evaluated on direct answers
+        return MT_LABEL
     if method.startswith("ft_cot_t70_") and method.endswith("aug"):
         return "ft_cot_token"
     if method in TEMPLATES or method in ("zs_cot", "fs_cot"):
         return method
     known = sorted(set(METHOD_TEMPLATES) | set(TEMPLATES))
-    raise UserError(f"unknown method or template {method!r}; expected one of {', '.join(known)} or ft_cot_t70_<D>aug")
+    raise UserError(f"unknown method or template {method!r}; expected one of {', '.join(known)} or ft_cot_t70_<D>aug, "
+                    "each CoT method also as <method>_mt (multi-task)")
+
+
+def is_multitask(method: str) -> bool:
+    """`ft_cot_mt` / `ft_cot_t70_<D>aug_mt`: Fine-tune-CoT data trained as label + rationale tasks."""
+    base = method[: -len(MT_SUFFIX)] if method.endswith(MT_SUFFIX) else None
+    return base == "ft_cot" or (base is not None and base.startswith("ft_cot_t70_") and base.endswith("aug"))
 
 
 def answer_prefix(method: str) -> str | None:

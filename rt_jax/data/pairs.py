@@ -5,12 +5,16 @@
   kept only where the teacher's answer was correct.
 - `ft_cot_t70_<D>aug` (diverse reasoning): the first D temperature-0.7 samples (cache method
   `zs_cot_t70`), each correct one a separate pair.
+- `<CoT method>_mt` (multi-task, Hsieh et al. 2023, "Distilling Step-by-Step"): the same
+  rationales, each giving two pairs, `[label] question` -> answer and `[rationale] question` ->
+  rationale; the student is evaluated on the label task alone (direct answers).
 The target's answer is always the dataset's gold answer (as the reference does); the rationale
 is the teacher's reasoning completion. Formatting is rt_jax.formats'.
 """
 from __future__ import annotations
 
 import dataclasses
+import fractions
 import os
 import re
 from typing import Sequence
@@ -44,7 +48,10 @@ class RationaleSource:
 
 
 def rationale_source(method: str) -> RationaleSource | None:
-    """None for vanilla fine-tuning (`ft`); the cache method and D for the CoT methods."""
+    """None for vanilla fine-tuning (`ft`); the cache method and D for the CoT methods (and
+    their multi-task forms `<method>_mt`)."""
+    if formats.is_multitask(method):
+        method = method[: -len(formats.MT_SUFFIX)]
     if method == "ft":
         return None
     if method == "ft_cot":
@@ -52,7 +59,8 @@ def rationale_source(method: str) -> RationaleSource | None:
     m = _DIVERSE.match(method)
     if m and int(m.group(1)) >= 1:
         return RationaleSource(DIVERSE_TEACHER_METHOD, int(m.group(1)))
-    raise UserError(f"--config.method={method!r}: expected ft, ft_cot or ft_cot_t70_<D>aug for training")
+    raise UserError(f"--config.method={method!r}: expected ft, ft_cot or ft_cot_t70_<D>aug "
+                    "(or ft_cot_mt / ft_cot_t70_<D>aug_mt) for training")
 
 
 def model_type(is_encoder_decoder: bool) -> str:
@@ -72,6 +80,26 @@ def split_validation(sample_indices: Sequence[int], fraction: float, seed: int) 
     return [i for i in indices if i not in held], sorted(held)
 
 
+def multitask_repeats(weight: float) -> tuple[int, int]:
+    """(label copies, rationale copies) per rationale giving the rationale task `weight` times the
+    label task's share of examples: weight = rationale copies / label copies, small integers
+    (0.5 -> (2, 1), 2 -> (1, 2)). The batch's loss_mask is int32 (the loss is a mean over target
+    tokens), so a weight is realised by repeating examples, not by scaling mask values."""
+    frac = fractions.Fraction(weight).limit_denominator(8) if weight > 0 else fractions.Fraction(0)
+    if weight <= 0 or abs(float(frac) - weight) > 1e-6 or frac.numerator > 8:
+        raise UserError(f"--config.rationale_weight={weight}: expected a positive ratio of integers up to 8, "
+                        "e.g. 0.25, 0.5, 1, 2 (it is realised by repeating examples)")
+    return frac.denominator, frac.numerator
+
+
+def _multitask_pairs(ex, rationale: str, kind: str, weight: float) -> list[TrainingPair]:
+    label = formats.format_example(formats.MT_LABEL, kind, ex.question, ex.answer)
+    reason = formats.format_example(formats.MT_RATIONALE, kind, ex.question, ex.answer, rationale)
+    labels, rationales = multitask_repeats(weight)
+    return ([TrainingPair(ex.sample_index, label.prompt, label.target)] * labels
+            + [TrainingPair(ex.sample_index, reason.prompt, reason.target)] * rationales)
+
+
 def build_training_pairs(
     task: str,
     method: str,
@@ -84,9 +112,12 @@ def build_training_pairs(
     split: str = "default",
     template: str | None = None,
     problems: list[str] | None = None,
+    rationale_weight: float = 1.0,
 ) -> list[TrainingPair]:
     """Pairs of the training questions (`sample_indices`, default: the split's train part), in
-    (question, completion_index) order. `template` overrides the method's rt_jax.formats template.
+    (question, completion_index) order. `template` overrides the method's rt_jax.formats template
+    (not for multi-task methods, whose two templates are fixed). `rationale_weight`: multi-task
+    methods only, the rationale task's weight (see `multitask_repeats`).
 
     Raises UserError when nothing is left to train on, naming the task, method and filter.
     """
@@ -96,6 +127,10 @@ def build_training_pairs(
     kind = model_type(is_encoder_decoder)
     fmt_name = template or method
     source = rationale_source(method)
+    multitask = formats.is_multitask(method)
+    if multitask and template:
+        raise UserError(f"--config.template={template!r}: multi-task method {method} uses its own "
+                        f"{formats.MT_LABEL} / {formats.MT_RATIONALE} templates; leave it empty")
     pairs = []
     if source is None:
         for ex in dataset.select(sample_indices):
@@ -110,6 +145,9 @@ def build_training_pairs(
                                     max_per_sample=source.num_rationales, correct_only=True, problems=problems)
         for rec in records:
             ex = dataset[rec.sample_index]
+            if multitask:
+                pairs.extend(_multitask_pairs(ex, rec.reasoning_completion, kind, rationale_weight))
+                continue
             f = formats.format_example(fmt_name, kind, ex.question, ex.answer, rec.reasoning_completion)
             pairs.append(TrainingPair(ex.sample_index, f.prompt, f.target))
         filter_text = (f"correct rationales among the first {source.num_rationales} completion(s) of "

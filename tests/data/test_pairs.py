@@ -106,3 +106,41 @@ def test_validation_split_is_seeded_and_disjoint():
     assert split_validation(indices, 0.0, seed=3) == (indices, [])
     with pytest.raises(UserError, match="validation_fraction"):
         split_validation(indices, 1.0, seed=0)
+
+
+# ---- multi-task training (Distilling Step-by-Step): ft_cot's rationales as two tasks ----------
+
+@pytest.mark.parametrize("enc_dec,sep,space", [(False, " ###", " "), (True, "", "")])
+def test_multitask_pairs_are_label_and_rationale_tasks(enc_dec, sep, space, data_dir, multiarith_raw, kojima_cache):
+    pairs = build_training_pairs("multiarith", "ft_cot_mt", data_dir=data_dir, is_encoder_decoder=enc_dec,
+                                 teacher_cache_dir=kojima_cache)
+    right = _train_questions_kojima_got_right(data_dir, multiarith_raw)  # first D=1, correct only, as ft_cot
+    assert [p.sample_index for p in pairs] == [i for i in sorted(right) for _ in range(2)]
+    log_text = (data_dir / LOG).read_text()
+    for label, reason in zip(pairs[::2], pairs[1::2]):
+        question = multiarith_raw[label.sample_index]["sQuestion"].strip()
+        assert label.prompt == f"[label] {question}{sep}"
+        assert label.target == f"{space}{int(multiarith_raw[label.sample_index]['lSolutions'][0])}"
+        assert reason.prompt == f"[rationale] {question}{sep}"
+        rationale = reason.target[len(space):]
+        assert reason.target.startswith(space) and rationale == rationale.strip() and rationale in log_text
+        assert "-->" not in reason.target  # the rationale alone, no answer appended
+
+
+def test_multitask_rationale_weight_repeats_examples(data_dir, multiarith_raw, kojima_cache):
+    def counts(weight):
+        pairs = build_training_pairs("multiarith", "ft_cot_mt", data_dir=data_dir, is_encoder_decoder=True,
+                                     teacher_cache_dir=kojima_cache, rationale_weight=weight)
+        first = [p.prompt.split(" ")[0] for p in pairs if p.sample_index == pairs[0].sample_index]
+        return first.count("[label]"), first.count("[rationale]"), len(pairs)
+
+    n = len(_train_questions_kojima_got_right(data_dir, multiarith_raw))
+    assert counts(1.0) == (1, 1, 2 * n)
+    assert counts(2) == (1, 2, 3 * n)
+    assert counts(0.5) == (2, 1, 3 * n)
+    for bad in (0.0, -1.0, 0.3, 9.0):
+        with pytest.raises(UserError, match="rationale_weight"):
+            counts(bad)
+    with pytest.raises(UserError, match="template"):
+        build_training_pairs("multiarith", "ft_cot_mt", data_dir=data_dir, is_encoder_decoder=True,
+                             teacher_cache_dir=kojima_cache, template="ft_cot_token")
