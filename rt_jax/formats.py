@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import json
 import pathlib
+import re
 
 from rt_jax.errors import UserError
 from rt_jax.tasks.registry import task_info
@@ -91,8 +92,7 @@ def template_name(method: str) -> str:
 
 def is_multitask(method: str) -> bool:
     """`ft_cot_mt` / `ft_cot_t70_<D>aug_mt`: Fine-tune-CoT data trained as label + rationale tasks."""
-    base = method[: -len(MT_SUFFIX)] if method.endswith(MT_SUFFIX) else None
-    return base == "ft_cot" or (base is not None and base.startswith("ft_cot_t70_") and base.endswith("aug"))
+    return re.fullmatch(r"ft_cot(_t70_[1-9]\d*aug)?" + MT_SUFFIX, method) is not None
 
 
 def answer_prefix(method: str) -> str | None:

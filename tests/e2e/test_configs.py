@@ -28,7 +28,7 @@ base = load_config_file("base")
 
 @pytest.mark.parametrize("method,epochs,degree", [
     ("zs", 0, 1), ("zs_cot", 0, 1), ("fs_cot", 0, 1), ("ft", 20, 1), ("ft_cot", 20, 1), ("ft_cot_t70_1aug", 20, 1),
-    ("ft_cot_t70_64aug", 20, 64)])
+    ("ft_cot_t70_64aug", 20, 64), ("ft_cot_mt", 20, 1), ("ft_cot_t70_8aug_mt", 20, 8)])
 def test_methods(method, epochs, degree):
     c = paper.get_config(f"svamp,{method},gpt2")
     assert (c.task, c.method, c.student) == ("svamp", method, "gpt2")
@@ -39,6 +39,14 @@ def test_methods(method, epochs, degree):
     b = base.get_config()
     assert (c.train.learning_rate, c.train.batch_size, c.eval.strategy) == (3e-4, 8, "greedy") == (
         b.train.learning_rate, b.train.batch_size, b.eval.strategy)
+
+
+def test_multitask_methods_decode_answers_only():
+    """ft_cot_mt trains on ft_cot's rationales but answers directly: ft's decoding budget."""
+    mt, cot, ft = (paper.get_config(f"svamp,{m},gpt2") for m in ("ft_cot_mt", "ft_cot", "ft"))
+    assert mt.eval.max_new_tokens == ft.eval.max_new_tokens < cot.eval.max_new_tokens
+    assert rationale_source("ft_cot_mt") == rationale_source("ft_cot")
+    assert mt.rationale_weight == base.get_config().rationale_weight == 1.0
 
 
 def test_every_student_and_task_resolves():
@@ -56,6 +64,7 @@ def test_every_student_and_task_resolves():
     ("nosuchtask,ft,gpt2", "unknown task 'nosuchtask'; expected one of: single_eq, addsub,"),
     ("multiarith,sft,gpt2", "unknown method 'sft'; expected one of: zs, zs_cot, fs_cot, ft, ft_cot, ft_cot_t70_{D}aug"),
     ("multiarith,ft_cot_t70_128aug,gpt2", "unknown method 'ft_cot_t70_128aug'"),
+    ("multiarith,ft_mt,gpt2", "unknown method 'ft_mt'"),
     ("multiarith,ft,gpt3", "unknown student 'gpt3'; expected one of: gpt2, gpt2-medium,"),
     ("multiarith,ft,gpt2,x", "seed 'x' is not an integer"),
     ("lr=3", "unknown key 'lr'; expected one of task, method, student, seed"),
