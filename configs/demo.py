@@ -47,6 +47,7 @@ def get_config(method: str | None = "ft_cot") -> ml_collections.ConfigDict:
     t.num_epochs = 1  # set by the demo from `demo.steps` and the number of training pairs
     t.log_every_steps = 100
     t.keep_checkpoints = 1
+    t.checkpoint_every_epochs = 0  # ~90 epochs of 16 steps: save only the evaluated (last) one
 
     e = c.eval
     e.every_epoch = False  # evaluate once, after the last epoch

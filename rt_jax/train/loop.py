@@ -309,7 +309,11 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
                 runlog.epoch_result(epoch, record)
                 window["time"] = time.perf_counter()  # tokens/s counts training time only
             epochs_done = epochs_done + [record]
-            save(epoch + 1, accuracy=record["accuracy"])
+            # every `checkpoint_every_epochs`-th epoch end (0: evaluated ones only); a resume
+            # replays the epochs after the last save identically
+            every = t.get("checkpoint_every_epochs", 1)
+            if record["num_test"] or (every and (epoch + 1) % every == 0):
+                save(epoch + 1, accuracy=record["accuracy"])
             results()
         checkpoints.wait()
         return results()

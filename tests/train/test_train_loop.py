@@ -203,3 +203,23 @@ def test_progress_line_shows_loss_tokens_per_s_eta_and_epoch_accuracy():
     assert first.startswith("epoch 0 [######") and "2/10 loss 1.2346 tok/s 812 ETA ?" in first
     eta = second.rsplit("ETA ", 1)[1]
     assert "6/10 loss 0.5000 tok/s 900" in second and time.strptime(eta, "%H:%M:%S")
+
+
+def test_checkpoint_every_epochs_zero_saves_only_evaluated_epochs(tmp_path, examples):
+    """Short epochs (the demo's ~90) need not each be saved: 0 keeps the evaluated last epoch
+    only, and the run trains exactly as one that saves every epoch."""
+    common = dict(num_epochs=3, checkpoint_every_steps=0, keep_checkpoints=5)
+    every = run_config(tmp_path, checkpoint_every_epochs=1, **common)
+    sparse = run_config(tmp_path, checkpoint_every_epochs=0, **common)
+    for c in (every, sparse):
+        c.eval.every_epoch = False
+    a, b = run(every, tmp_path / "every", examples), run(sparse, tmp_path / "sparse", examples)
+    saved = {}
+    for name in ("every", "sparse"):
+        ck = checkpoint.Checkpoints(tmp_path / name / "checkpoints")
+        saved[name] = ck.all_steps()
+        ck.close()
+    assert saved == {"every": [6, 12, 18], "sparse": [18]}
+    assert a["epochs"] == b["epochs"] and a["final"]["accuracy"] == b["final"]["accuracy"]
+    jax.tree.map(np.testing.assert_array_equal, final_params(tmp_path / "every")[2],
+                 final_params(tmp_path / "sparse")[2])
