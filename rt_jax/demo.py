@@ -9,8 +9,8 @@ No network, a few minutes on 2 CPU cores:
    training loop (rt_jax.train.loop) and decoded and scored by the real modules;
 5. a table of accuracy and wall time, printed and saved (demo_results.md / .json in --out_dir).
 
-Re-running with the same --out_dir reuses finished runs and resumes unfinished ones; nothing
-already written is replaced. Delete the folder to start over.
+Re-running with the same --out_dir reuses finished runs; an unfinished one trains again from
+its start (the demo checkpoints only its last epoch); nothing already written is replaced. Delete the folder to start over.
 """
 from __future__ import annotations
 
