@@ -11,11 +11,10 @@ shard and how many rationales a method trains on is rt_jax.data.pairs' `rational
   "Distilling Step-by-Step": each rationale gives `[label] question` -> answer and `[rationale]
   question` -> rationale (weight: config.rationale_weight); evaluated on direct answers.
 """
-import re
+from rt_jax.formats import diverse_degree
 
 PROMPTING = ("zs", "zs_cot", "fs_cot")  # evaluated without training
 FINE_TUNING = ("ft", "ft_cot")
-DIVERSE = re.compile(r"^ft_cot_t70_(\d+)aug$")
 MAX_DEGREE = 64  # the paper's largest D (the teacher cache holds 64 samples per question)
 MULTITASK_SUFFIX = "_mt"
 NAMES = PROMPTING + FINE_TUNING + ("ft_cot_t70_{D}aug (D=1..64)", "ft_cot_mt", "ft_cot_t70_{D}aug_mt")
@@ -27,10 +26,8 @@ RATIONALE_TOKENS = 128 + ANSWER_TOKENS
 
 def degree(method: str) -> int | None:
     """D of a diverse-reasoning method; None for every other method or a D out of range."""
-    m = DIVERSE.match(method)
-    if not m or not 1 <= int(m.group(1)) <= MAX_DEGREE:
-        return None
-    return int(m.group(1))
+    d = diverse_degree(method)
+    return d if d is not None and d <= MAX_DEGREE else None
 
 
 def multitask_base(method: str) -> str | None:

@@ -34,7 +34,7 @@ TITLES = {"zs": "Zero-shot", "ft": "Vanilla fine-tuning", "ft_cot": "Fine-tune-C
 
 
 def title(method: str) -> str:
-    from rt_jax.paper_results import diverse_degree
+    from rt_jax.formats import diverse_degree
 
     d = diverse_degree(method)
     return f"Fine-tune-CoT, diverse reasoning (D={d})" if d else TITLES.get(method, method)
@@ -143,7 +143,7 @@ def run_method(config, workdir: pathlib.Path) -> Row:
 
 def _cost(method: str) -> int:
     """Rough training cost, to start the longest runs first (diverse > Fine-tune-CoT > ft > zs)."""
-    from rt_jax.paper_results import diverse_degree
+    from rt_jax.formats import diverse_degree
 
     fixed = {"zs": 0, "ft": 1, "ft_cot": 2}
     return fixed[method] if method in fixed else 2 + diverse_degree(method)
@@ -219,7 +219,7 @@ def run_demo(config, out_dir, methods=METHODS, stream=sys.stdout, workers: int =
     workers > 1 runs that many methods at once, each in its own process: a model this small
     keeps one core busy, not two (XLA:CPU ran a step 1.4x faster on 2 cores than on 1), so
     two one-thread runs side by side finish the demo sooner than one after the other."""
-    from rt_jax.paper_results import diverse_degree
+    from rt_jax.formats import diverse_degree
 
     unknown = [m for m in methods if m not in ("zs", "ft", "ft_cot") and not diverse_degree(m)]
     if unknown:

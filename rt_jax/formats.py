@@ -75,13 +75,22 @@ class Formatted:
     target: str | None
 
 
+_DIVERSE_METHOD = re.compile(r"ft_cot_t70_([1-9]\d*)aug")
+
+
+def diverse_degree(method: str) -> int | None:
+    """D of a diverse-reasoning method `ft_cot_t70_{D}aug` (D >= 1); None for every other name."""
+    m = _DIVERSE_METHOD.fullmatch(method)
+    return int(m.group(1)) if m else None
+
+
 def template_name(method: str) -> str:
     """The template of a paper method (`ft_cot_t70_8aug` -> `ft_cot_token`) or a template name."""
     if method in METHOD_TEMPLATES:
         return METHOD_TEMPLATES[method]
     if is_multitask(method):  # evaluated on direct answers
         return MT_LABEL
-    if method.startswith("ft_cot_t70_") and method.endswith("aug"):
+    if diverse_degree(method) is not None:
         return "ft_cot_token"
     if method in TEMPLATES or method in ("zs_cot", "fs_cot"):
         return method
@@ -92,7 +101,8 @@ def template_name(method: str) -> str:
 
 def is_multitask(method: str) -> bool:
     """`ft_cot_mt` / `ft_cot_t70_<D>aug_mt`: Fine-tune-CoT data trained as label + rationale tasks."""
-    return re.fullmatch(r"ft_cot(_t70_[1-9]\d*aug)?" + MT_SUFFIX, method) is not None
+    base = method[: -len(MT_SUFFIX)] if method.endswith(MT_SUFFIX) else None
+    return base == "ft_cot" or (base is not None and diverse_degree(base) is not None)
 
 
 def answer_prefix(method: str) -> str | None:

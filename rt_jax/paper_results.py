@@ -13,6 +13,8 @@ import functools
 import importlib.resources
 import re
 
+from rt_jax.formats import diverse_degree
+
 # rt_jax student name -> (family in the CSV, size label in the paper).
 STUDENT_SIZES = {
     "gpt2": ("gpt2", "124M"),
@@ -33,8 +35,6 @@ STUDENT_SIZES = {
 PAPER_DIVERSE_D = {"multiarith": 64, "svamp": 64}
 DEFAULT_PAPER_DIVERSE_D = 8
 
-_DIVERSE = re.compile(r"^ft_cot_t70_(\d+)aug$")
-
 
 @dataclasses.dataclass(frozen=True)
 class PaperResult:
@@ -43,12 +43,6 @@ class PaperResult:
     size: str
     task: str
     accuracy: float | None
-
-
-def diverse_degree(method: str) -> int | None:
-    """D of `ft_cot_t70_{D}aug`, None for other methods."""
-    m = _DIVERSE.match(method)
-    return int(m.group(1)) if m else None
 
 
 def size_in_params(label: str) -> float:

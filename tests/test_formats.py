@@ -92,3 +92,18 @@ def test_multitask_methods_are_prompted_for_direct_answers(data_dir):
     for bad in ("ft_mt", "zs_cot_mt", "ft_cot_t70_aug_mt"):
         with pytest.raises(UserError, match="unknown method"):
             formats.template_name(bad)
+
+
+def test_diverse_degree_is_the_one_parser_of_method_names():
+    from configs import methods
+    from rt_jax.data import pairs
+    from rt_jax import paper_results
+
+    assert [formats.diverse_degree(m) for m in ("ft_cot_t70_1aug", "ft_cot_t70_64aug")] == [1, 64]
+    for name in ("ft_cot", "ft_cot_t70_0aug", "ft_cot_t70_aug", "ft_cot_t70_8aug_mt", "xft_cot_t70_8aug"):
+        assert formats.diverse_degree(name) is None, name
+    assert methods.degree("ft_cot_t70_128aug") is None  # beyond the cache's 64 samples
+    assert pairs.rationale_source("ft_cot_t70_8aug").num_rationales == 8
+    assert paper_results.paper_method("ft_cot_t70_8aug", "coin_flip") == "ft_cot_diverse"
+    assert formats.template_name("ft_cot_t70_8aug") == "ft_cot_token"
+    assert formats.is_multitask("ft_cot_t70_8aug_mt") and not formats.is_multitask("ft_cot_t70_0aug_mt")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import fractions
 import os
-import re
 from typing import Sequence
 
 import numpy as np
@@ -29,7 +28,6 @@ from rt_jax.teacher.store import RationaleStore
 
 GREEDY_TEACHER_METHOD = "zs_cot"
 DIVERSE_TEACHER_METHOD = "zs_cot_t70"
-_DIVERSE = re.compile(r"^ft_cot_t70_(\d+)aug$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +54,9 @@ def rationale_source(method: str) -> RationaleSource | None:
         return None
     if method == "ft_cot":
         return RationaleSource(GREEDY_TEACHER_METHOD, 1)
-    m = _DIVERSE.match(method)
-    if m and int(m.group(1)) >= 1:
-        return RationaleSource(DIVERSE_TEACHER_METHOD, int(m.group(1)))
+    degree = formats.diverse_degree(method)
+    if degree is not None:
+        return RationaleSource(DIVERSE_TEACHER_METHOD, degree)
     raise UserError(f"--config.method={method!r}: expected ft, ft_cot or ft_cot_t70_<D>aug "
                     "(or ft_cot_mt / ft_cot_t70_<D>aug_mt) for training")
 
