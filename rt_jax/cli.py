@@ -21,9 +21,16 @@ def run_main(main: Callable[[Sequence[str]], int | None]) -> None:
         # Config files and --config.x=y overrides are parsed here, before main: their errors
         # (unknown task in a config file, wrong type, unknown field) get one line too.
         try:
-            return flags.FLAGS(argv)
+            rest = flags.FLAGS(argv)
+            if "config" in flags.FLAGS and flags.FLAGS["config"].value is not None:
+                # ml_collections keeps a failed config load until first use: surface it here
+                flags.FLAGS["config"].value.keys()
+            return rest
         except (UserError, flags.Error) as e:
             message = str(e)
+        except OSError as e:  # a config file that does not exist or cannot be read
+            # ml_collections' message spans lines; its last one names the file and the reason
+            message = f"--config: {str(e).strip().splitlines()[-1].strip()}"
         except (AttributeError, KeyError) as e:  # ml_collections: override of a field the config lacks
             message = f"unknown config field {str(e).strip(chr(34))} in a --config.* flag; check the config file's fields"
         print(f"error: {message}", file=sys.stderr)

@@ -11,6 +11,7 @@ Bad records, blocks or files are reported one per line (file:line: why) and skip
 is then 1 and the last line says how many. Usage errors exit 2.
 """
 import json
+import os
 import sys
 
 from absl import flags
@@ -57,9 +58,13 @@ def _tasks() -> list[str]:
     return list(FLAGS.tasks) or list(TASKS)
 
 
-def _store():
+def _store(must_exist: bool = False):
+    """The cache at --cache_dir; readers (stats, export) need one that exists already."""
     from rt_jax.teacher.store import RationaleStore
 
+    if must_exist and not os.path.isdir(FLAGS.cache_dir):
+        raise UserError(f"--cache_dir={FLAGS.cache_dir}: no such folder; fill a cache first with "
+                        "import_kojima, import_rt or generate")
     return RationaleStore(FLAGS.cache_dir)
 
 
@@ -95,7 +100,7 @@ def export_rt(problems: list[str]) -> None:
 
     if len(FLAGS.tasks) != 1 or not FLAGS.out:
         raise UserError("export_rt: give one task (--tasks=<task>) and --out=<new file.json>")
-    obj = export(_store(), FLAGS.teacher, FLAGS.method or "zs_cot", FLAGS.tasks[0], FLAGS.data_dir, problems)
+    obj = export(_store(must_exist=True), FLAGS.teacher, FLAGS.method or "zs_cot", FLAGS.tasks[0], FLAGS.data_dir, problems)
     write_json_new(FLAGS.out, obj)
     print(f"{FLAGS.out}: {sum(len(v) for v in obj['data'].values())} completions of {len(obj['data'])} samples")
 
@@ -145,7 +150,7 @@ def generate(problems: list[str]) -> None:
 def stats(problems: list[str]) -> None:
     from rt_jax.teacher.stats import cache_stats, format_table
 
-    result = cache_stats(_store(), FLAGS.data_dir, FLAGS.teacher, FLAGS.method or "zs_cot", _tasks(), problems)
+    result = cache_stats(_store(must_exist=True), FLAGS.data_dir, FLAGS.teacher, FLAGS.method or "zs_cot", _tasks(), problems)
     print(json.dumps(result, indent=2) if FLAGS.json else format_table(result))
 
 

@@ -6,6 +6,7 @@ Running the same command again resumes from the latest checkpoint in DIR. Multi-
 --config.distributed.num_processes (and coordinator_address / process_id off TPU pods) and run
 the same command on every host."""
 import logging
+import pathlib
 from typing import Sequence
 
 from absl import flags
@@ -14,7 +15,9 @@ from ml_collections import config_flags
 from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/base.py", "Run config (ml_collections file).")
+# The repository's configs/base.py, wherever the command runs from.
+_BASE_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "base.py"
+_CONFIG = config_flags.DEFINE_config_file("config", str(_BASE_CONFIG), "Run config (ml_collections file).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: config snapshot, checkpoints, logs, results.json.")
 _COMPILATION_CACHE = flags.DEFINE_string("compilation_cache_dir", "", "Persistent XLA compilation cache "
                                          "(repeated runs skip compiling).")

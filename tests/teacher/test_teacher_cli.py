@@ -74,6 +74,10 @@ def test_usage_errors_exit_2_without_a_traceback(tmp_path, data_dir):
                  ["export_rt", f"--cache_dir={tmp_path}"]):
         out = cli(*args)
         assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+    # a mistyped cache folder is not an empty cache
+    out = cli("stats", f"--cache_dir={tmp_path / 'typo'}", f"--data_dir={data_dir}")
+    assert out.returncode == 2 and "--cache_dir=" in out.stderr and "no such folder" in out.stderr
+    assert not (tmp_path / "typo").exists()
 
 
 def test_generate_over_http_then_resume(tmp_path, data_dir):
