@@ -80,7 +80,7 @@ class Attention(nn.Module):
         w_out = annotated_param(self, "out_kernel", out_init, (h, k, d), ("heads", "kv", "embed"), s.param_dtype)
         b_out = annotated_param(self, "out_bias", nn.initializers.zeros, (d,), ("embed",), s.param_dtype)
 
-        qkv = jnp.einsum("btd,dnhk->btnhk", x_btd, w_qkv.astype(s.dtype)) + b_qkv.astype(s.dtype)
+        qkv = layers.project(x_btd, w_qkv.astype(s.dtype)) + b_qkv.astype(s.dtype)
         q, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         q = constrain(q, ("batch", "length", "heads", "kv"))
         if s.position_embedding == "rotary":
@@ -96,8 +96,8 @@ class Attention(nn.Module):
         weights = layers.attention_weights(q, key, mask, scale=scale)
         weights = nn.Dropout(s.attn_pdrop)(weights, deterministic=deterministic)
         out = layers.combine_values(weights, value, s.dtype)
-        y = jnp.einsum("bthk,hkd->btd", out, w_out.astype(s.dtype)) + b_out.astype(s.dtype)
-        return layers.materialize_grad(y), cache
+        y = layers.project(out, w_out.astype(s.dtype), 2) + b_out.astype(s.dtype)
+        return y, cache
 
 
 class MLP(nn.Module):
@@ -112,10 +112,9 @@ class MLP(nn.Module):
         b_fc = annotated_param(self, "fc_bias", nn.initializers.zeros, (s.n_inner,), ("mlp",), s.param_dtype)
         w_proj = annotated_param(self, "proj_kernel", out_init, (s.n_inner, s.n_embd), ("mlp", "embed"), s.param_dtype)
         b_proj = annotated_param(self, "proj_bias", nn.initializers.zeros, (s.n_embd,), ("embed",), s.param_dtype)
-        h = jnp.einsum("btd,df->btf", x_btd, w_fc.astype(s.dtype)) + b_fc.astype(s.dtype)
+        h = layers.project(x_btd, w_fc.astype(s.dtype)) + b_fc.astype(s.dtype)
         h = constrain(layers.ACTIVATIONS[s.activation](h), ("batch", "length", "mlp"))
-        y = jnp.einsum("btf,fd->btd", h, w_proj.astype(s.dtype)) + b_proj.astype(s.dtype)
-        return layers.materialize_grad(y)
+        return layers.project(h, w_proj.astype(s.dtype)) + b_proj.astype(s.dtype)
 
 
 class Block(nn.Module):
@@ -159,7 +158,7 @@ class GPT2LM(nn.Module):
 
     def _logits(self, x_btd):
         x = self.ln_f(x_btd)
-        logits = jnp.einsum("btd,vd->btv", x, self.wte.astype(self.s.dtype), preferred_element_type=jnp.float32)
+        logits = layers.project(x, self.wte.astype(self.s.dtype).T, out_dtype=jnp.float32)
         return constrain(logits, ("batch", "length", "vocab"))
 
     def __call__(self, input_ids, attention_mask=None, position_ids=None, segment_ids=None,

@@ -3,6 +3,8 @@
 Shapes use the suffix convention of the docstrings: B batch, T query length, S key length,
 H heads, K head size (kv), D model size (embed), F feed-forward size (mlp), V vocabulary.
 """
+import functools
+import math
 from typing import Callable, Sequence
 
 import flax.linen as nn
@@ -68,25 +70,40 @@ class RMSNorm(nn.Module):
         return (y * scale.astype(jnp.float32)).astype(self.dtype)
 
 
-@jax.custom_vjp
-def materialize_grad(x: jax.Array) -> jax.Array:
-    """Identity whose gradient is computed into its own buffer (an optimization barrier).
-
-    On XLA:CPU the weight gradient of a projection reads the output gradient transposed; without
-    the barrier XLA fuses the whole layer-norm/residual backward into that transposing copy, which
-    then runs as a slow strided loop (measured: ~2.8 s of a 5.9 s GPT-2 small backward, 16 cores)."""
-    return x
+def _flat_operands(x, w, n_contract: int):
+    k = math.prod(w.shape[:n_contract])
+    return x.reshape(-1, k), w.reshape(k, -1)
 
 
-def _materialize_fwd(x):
-    return x, None
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def project(x: jax.Array, w: jax.Array, n_contract: int = 1, out_dtype=None) -> jax.Array:
+    """x [..., K...] @ w [K..., N...]: the last `n_contract` dims of x against the first of w,
+    computed in x's dtype and returned in `out_dtype` (default: x's).
+
+    Every projection of the models goes through here for its hand-ordered gradient: the weight
+    gradient is x^T @ g, so XLA transposes the saved activation x and reads the incoming gradient
+    g in place. Left to autodiff, XLA:CPU transposes g instead, fuses the whole residual-stream
+    gradient chain of all later layers into that strided copy and re-derives it once per layer
+    (GPT-2 small, 8 x 256, 2 cores: 15.4 s -> 11.9 s a step)."""
+    x2, w2 = _flat_operands(x, w, n_contract)
+    y = jax.lax.dot_general(x2, w2, (((1,), (0,)), ((), ())), preferred_element_type=out_dtype or x.dtype)
+    return y.reshape(x.shape[:x.ndim - n_contract] + w.shape[n_contract:])
 
 
-def _materialize_bwd(_, g):
-    return (jax.lax.optimization_barrier(g),)
+def _project_fwd(x, w, n_contract, out_dtype):
+    return project(x, w, n_contract, out_dtype), (x, w)
 
 
-materialize_grad.defvjp(_materialize_fwd, _materialize_bwd)
+def _project_bwd(n_contract, out_dtype, residuals, g):
+    x, w = residuals
+    x2, w2 = _flat_operands(x, w, n_contract)
+    g2 = g.reshape(x2.shape[0], w2.shape[1]).astype(x.dtype)
+    dx = jax.lax.dot_general(g2, w2, (((1,), (1,)), ((), ())))
+    dw = jax.lax.dot_general(x2, g2, (((0,), (0,)), ((), ())))
+    return dx.reshape(x.shape), dw.reshape(w.shape).astype(w.dtype)
+
+
+project.defvjp(_project_fwd, _project_bwd)
 
 
 # ---------------------------------------------------------------- positions and masks

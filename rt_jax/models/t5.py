@@ -104,14 +104,14 @@ class SelfAttention(nn.Module):
                                 ("embed", None, "heads", "kv"), s.param_dtype)
         w_out = annotated_param(self, "out_kernel", nn.initializers.normal(f * (h * k) ** -0.5), (h, k, d),
                                 ("heads", "kv", "embed"), s.param_dtype)
-        qkv = jnp.einsum("btd,dnhk->btnhk", x_btd, w_qkv.astype(s.dtype))
+        qkv = layers.project(x_btd, w_qkv.astype(s.dtype))
         q, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if cache is not None:
             cache = dict(cache, k=layers.write_cache(cache["k"], key, cache_index),
                          v=layers.write_cache(cache["v"], value, cache_index))
             key, value = cache["k"], cache["v"]
         out = _attend(q, key, value, mask, bias, s, nn.Dropout(s.dropout_rate), deterministic)
-        return layers.materialize_grad(jnp.einsum("bthk,hkd->btd", out, w_out.astype(s.dtype))), cache
+        return layers.project(out, w_out.astype(s.dtype), 2), cache
 
 
 class CrossAttention(nn.Module):
@@ -130,14 +130,14 @@ class CrossAttention(nn.Module):
         self.drop = nn.Dropout(s.dropout_rate)
 
     def keys_values(self, enc_bsd):
-        kv = jnp.einsum("bsd,dnhk->bsnhk", enc_bsd.astype(self.s.dtype), self.kv_kernel.astype(self.s.dtype))
+        kv = layers.project(enc_bsd.astype(self.s.dtype), self.kv_kernel.astype(self.s.dtype))
         return kv[:, :, 0], kv[:, :, 1]
 
     def __call__(self, x_btd, key, value, mask, deterministic=True):
         s = self.s
-        q = jnp.einsum("btd,dhk->bthk", x_btd, self.q_kernel.astype(s.dtype))
+        q = layers.project(x_btd, self.q_kernel.astype(s.dtype))
         out = _attend(q, key, value, mask, None, s, self.drop, deterministic)
-        return layers.materialize_grad(jnp.einsum("bthk,hkd->btd", out, self.out_kernel.astype(s.dtype)))
+        return layers.project(out, self.out_kernel.astype(s.dtype), 2)
 
 
 def _attend(q, key, value, mask, bias, s: T5Settings, drop: nn.Dropout, deterministic):
@@ -158,12 +158,12 @@ class FeedForward(nn.Module):
         wi = lambda name: annotated_param(self, name, init_in, (s.d_model, s.d_ff), ("embed", "mlp"), s.param_dtype)
         if s.gated:
             w0, w1 = wi("wi_0"), wi("wi_1")
-            h = act(x_btd @ w0.astype(s.dtype)) * (x_btd @ w1.astype(s.dtype))
+            h = act(layers.project(x_btd, w0.astype(s.dtype))) * layers.project(x_btd, w1.astype(s.dtype))
         else:
-            h = act(x_btd @ wi("wi").astype(s.dtype))
+            h = act(layers.project(x_btd, wi("wi").astype(s.dtype)))
         h = constrain(nn.Dropout(s.dropout_rate)(h, deterministic=deterministic), ("batch", "length", "mlp"))
         wo = annotated_param(self, "wo", init_out, (s.d_ff, s.d_model), ("mlp", "embed"), s.param_dtype)
-        return layers.materialize_grad(h @ wo.astype(s.dtype))
+        return layers.project(h, wo.astype(s.dtype))
 
 
 def _norm(s: T5Settings, name=None):
@@ -287,7 +287,7 @@ class T5LM(nn.Module):
             y_btd = y_btd * (s.d_model ** -0.5)
         else:
             w = self.lm_head.astype(s.dtype)
-        logits = jnp.einsum("btd,dv->btv", y_btd, w, preferred_element_type=jnp.float32)
+        logits = layers.project(y_btd, w, out_dtype=jnp.float32)
         return constrain(logits, ("batch", "length", "vocab"))
 
     def encode(self, input_ids, attention_mask=None, segment_ids=None, deterministic=True):
