@@ -4,11 +4,14 @@ from typing import Callable, Sequence
 
 from absl import app, flags
 
+from rt_jax import host_memory
 from rt_jax.errors import UserError
 
 
 def run_main(main: Callable[[Sequence[str]], int | None]) -> None:
-    """absl's app.run, with UserError turned into `error: <message>` and exit status 2."""
+    """absl's app.run, with UserError turned into `error: <message>` and exit status 2; the host
+    allocator keeps freed memory (rt_jax.host_memory) before JAX starts its backend."""
+    host_memory.keep_freed_memory()
 
     def guarded(argv):
         try:

@@ -175,6 +175,10 @@ def _one_thread_xla():
     """A worker's XLA:CPU computes on one thread: the runs side by side share the cores."""
     import os
 
+    from rt_jax import host_memory
+
+    host_memory.keep_freed_memory()
+
     flags = os.environ.get("XLA_FLAGS", "")
     if "multi_thread_eigen" not in flags:
         os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
