@@ -16,7 +16,7 @@ from tests.train.fake_gcs import fake_gcs  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
-def test_examples(data_dir):
+def multiarith_test_examples(data_dir):
     ds = load_dataset("multiarith", data_dir)
     return ds.select(load_split("multiarith", data_dir).test[:4])
 
@@ -45,43 +45,43 @@ def _read_back(store, where, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["local", "gs"])
-def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(test_examples, tmp_path, monkeypatch, where,
+def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(multiarith_test_examples, tmp_path, monkeypatch, where,
                                                               request):
     monkeypatch.setattr(evaluation.decoding, "Decoder", _ScriptedDecoder)
     out_dir = tmp_path / "preds"
     if where == "gs":
         request.getfixturevalue("fake_gcs")
         out_dir = "gs://bucket/run/predictions"
-    golds = [ex.answer for ex in test_examples]
+    golds = [ex.answer for ex in multiarith_test_examples]
     completions = [
         f"2 + 3 = 5 --> {golds[0]}",  # right after the prefix: correct
         "--> 999",  # wrong
         f"it is {golds[2]} --> 7",  # the number after "-->" counts: wrong
         f"so {golds[3]}",  # no prefix: the last number: correct
     ]
-    _ScriptedDecoder.script = {f"{ex.question} ###": c for ex, c in zip(test_examples, completions)}
+    _ScriptedDecoder.script = {f"{ex.question} ###": c for ex, c in zip(multiarith_test_examples, completions)}
     loaded = type("Fake", (), {"is_encoder_decoder": False})()
     config = decoding.DecodeConfig()
-    result = evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, out_dir, 3,
+    result = evaluation.evaluate(loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3,
                                  student="gpt2")
     assert result["accuracy"] == 50.0 and result["num_test"] == 4 and result["num_correct"] == 2
 
     records = _read_back(out_dir, where, tmp_path)
     assert f"{out_dir}/gpt2/ft_cot.epoch03/multiarith.jsonl" == result["predictions_path"]
-    assert [r.sample_index for r in records] == [ex.sample_index for ex in test_examples]
+    assert [r.sample_index for r in records] == [ex.sample_index for ex in multiarith_test_examples]
     assert [r.correct for r in records] == [True, False, False, True]
     assert [r.reasoning_completion for r in records] == completions
     assert records[2].prediction == "7"
 
     # The same epoch again (a resumed run): nothing re-written; different predictions: refused.
-    again = evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, out_dir, 3,
+    again = evaluation.evaluate(loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3,
                                 student="gpt2")
     assert again == result and _read_back(out_dir, where, tmp_path) == records
     _ScriptedDecoder.script = {p: "--> 99999" for p in _ScriptedDecoder.script}
     with pytest.raises(UserError, match="already"):
-        evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, out_dir, 3, student="gpt2")
+        evaluation.evaluate(loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, student="gpt2")
     assert _read_back(out_dir, where, tmp_path) == records  # the refused epoch left the saved one as it was
-    assert evaluation.evaluate(loaded, None, "multiarith", test_examples, "ft_cot", config, out_dir, 4,
+    assert evaluation.evaluate(loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 4,
                                student="gpt2")["accuracy"] == 0.0
     with pytest.raises(UserError, match="no examples"):
         evaluation.evaluate(loaded, None, "multiarith", [], "ft_cot", config, out_dir, 5)
@@ -100,7 +100,7 @@ def _always_says(params, char):
     return {**params, "ln_f": ln_f}
 
 
-def test_real_decoder_with_swapped_params(test_examples, tmp_path):
+def test_real_decoder_with_swapped_params(multiarith_test_examples, tmp_path):
     """Each call decodes with the params it is given, through one compiled decoder, on a
     (2, 2, 2) mesh with params sharded as in training and a model without params of its own
     (as the training loop hands it over)."""
@@ -110,15 +110,15 @@ def test_real_decoder_with_swapped_params(test_examples, tmp_path):
     sharded = lambda p: jax.device_put(p, shardings)  # noqa: E731
     loaded = dataclasses.replace(full, params=None)
     config = decoding.DecodeConfig(max_new_tokens=6, batch_size=4)
-    sevens = evaluation.evaluate(loaded, sharded(_always_says(full.params, "7")), "multiarith", test_examples,
+    sevens = evaluation.evaluate(loaded, sharded(_always_says(full.params, "7")), "multiarith", multiarith_test_examples,
                                  "ft_cot", config, tmp_path, 0, mesh=mesh)
     assert sevens["num_correct"] == 0 and sevens["accuracy"] == 0.0
     records = RationaleStore(tmp_path).read("student", "ft_cot.epoch00", "multiarith")
     assert [(r.reasoning_completion, r.prediction) for r in records] == [("777777", "777777")] * 4
-    golds = {ex.sample_index: ex.answer for ex in test_examples}
-    first_gold = golds[test_examples[0].sample_index]
+    golds = {ex.sample_index: ex.answer for ex in multiarith_test_examples}
+    first_gold = golds[multiarith_test_examples[0].sample_index]
     hit = evaluation.evaluate(loaded, sharded(_always_says(full.params, first_gold[0])), "multiarith",
-                              test_examples, "ft_cot", config, tmp_path, 1, mesh=mesh)
+                              multiarith_test_examples, "ft_cot", config, tmp_path, 1, mesh=mesh)
     records = RationaleStore(tmp_path).read("student", "ft_cot.epoch01", "multiarith")
     expected = [score("multiarith", first_gold[0] * 6, golds[r.sample_index], "-->").correct for r in records]
     assert [r.correct for r in records] == expected
@@ -126,10 +126,10 @@ def test_real_decoder_with_swapped_params(test_examples, tmp_path):
 
 
 @pytest.mark.slow
-def test_saved_completions_are_what_decoding_produces(test_examples, tmp_path):
+def test_saved_completions_are_what_decoding_produces(multiarith_test_examples, tmp_path):
     loaded = _tiny_gpt2()
     config = decoding.DecodeConfig(max_new_tokens=6, batch_size=4)
-    evaluation.evaluate(loaded, loaded.params, "multiarith", test_examples, "ft_cot", config, tmp_path, 0)
-    expected = decoding.decode_texts(loaded, [f"{ex.question} ###" for ex in test_examples], config)
+    evaluation.evaluate(loaded, loaded.params, "multiarith", multiarith_test_examples, "ft_cot", config, tmp_path, 0)
+    expected = decoding.decode_texts(loaded, [f"{ex.question} ###" for ex in multiarith_test_examples], config)
     records = RationaleStore(tmp_path).read("student", "ft_cot.epoch00", "multiarith")
     assert [r.reasoning_completion for r in records] == [d.text for d in expected]
