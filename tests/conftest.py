@@ -1,6 +1,7 @@
 """Shared test set-up: 8 fake CPU devices and the path of the real data."""
 import os
 import pathlib
+import socket
 
 # Must happen before jax is imported anywhere: tests shard over a (2, 2, 2) mesh.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -20,3 +21,11 @@ def data_dir() -> pathlib.Path:
     if not (DATA_DIR / "splits").is_dir():
         pytest.fail(f"real data not found at {DATA_DIR}; set RT_JAX_DATA_DIR")
     return DATA_DIR
+
+
+@pytest.fixture
+def coordinator_port() -> int:
+    """A free localhost port for jax.distributed's coordinator in multi-process tests."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

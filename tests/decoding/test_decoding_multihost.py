@@ -2,7 +2,6 @@
 each): every process gets every completion, equal to a one-process decode with no mesh."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -11,12 +10,6 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "multihost_decode_worker.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _same(got, want, name):
@@ -28,8 +21,8 @@ def _same(got, want, name):
 
 
 @pytest.mark.slow
-def test_two_process_mesh_decodes_like_one_process(tmp_path):
-    port = _free_port()
+def test_two_process_mesh_decodes_like_one_process(tmp_path, coordinator_port):
+    port = coordinator_port
     jobs = [(0, 2, 2, port), (1, 2, 2, port), (0, 1, 4, 0)]  # two hosts, then the reference
     outs = [tmp_path / f"out{i}.json" for i in range(len(jobs))]
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}

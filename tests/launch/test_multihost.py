@@ -2,7 +2,6 @@
 localhost, 2 CPU devices each, train the same tiny GPT-2 with rt_jax's sharded train step.
 The reference is the same training in one process over 4 local devices."""
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,12 +11,6 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 WORKER = os.path.join(HERE, "multihost_worker.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(args, log_path):
@@ -39,8 +32,8 @@ def wait_all(procs, logs, timeout=600):
 
 
 @pytest.mark.slow
-def test_two_processes_see_global_devices_and_train_the_same_model(tmp_path):
-    port = free_port()
+def test_two_processes_see_global_devices_and_train_the_same_model(tmp_path, coordinator_port):
+    port = coordinator_port
     outs = [tmp_path / f"process{i}.npz" for i in range(2)] + [tmp_path / "single.npz"]
     logs = [str(o) + ".log" for o in outs]
     procs = [start([i, 2, 2, port, outs[i]], logs[i]) for i in range(2)]
@@ -88,13 +81,13 @@ def losses(workdir):
 
 
 @pytest.mark.slow
-def test_train_command_on_two_hosts_trains_like_one_host(tmp_path, data_dir):
+def test_train_command_on_two_hosts_trains_like_one_host(tmp_path, data_dir, coordinator_port):
     from rt_jax import demo
 
     cfg = demo.load_demo_config("ft")
     cfg.demo.n_layer, cfg.demo.n_embd, cfg.demo.n_head, cfg.demo.n_positions = 1, 32, 2, 256
     student = demo.make_student(cfg, tmp_path)
-    port = free_port()
+    port = coordinator_port
     jobs = [train_command(i, 2, 2, port, tmp_path / "two_hosts", student, data_dir) for i in range(2)]
     jobs.append(train_command(0, 1, 4, 0, tmp_path / "one_host", student, data_dir))
     logs = [str(tmp_path / f"job{i}.log") for i in range(3)]
