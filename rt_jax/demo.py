@@ -161,7 +161,7 @@ def _run_all(jobs: dict, workers: int, say):
 
     # spawn: a forked child would inherit this process's JAX runtime and threads
     pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread_xla)
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_set_up_worker)
     with pool:
         futures = []
         for method in sorted(jobs, key=_cost, reverse=True):
@@ -171,8 +171,9 @@ def _run_all(jobs: dict, workers: int, say):
             yield future.result()
 
 
-def _one_thread_xla():
-    """A worker's XLA:CPU computes on one thread: the runs side by side share the cores."""
+def _set_up_worker():
+    """Before a worker starts JAX: its XLA:CPU computes on one thread (the runs side by side share
+    the cores) and it keeps freed host memory, as every rt_jax command does (rt_jax.cli)."""
     import os
 
     from rt_jax import host_memory
