@@ -197,12 +197,12 @@ def compare_real(args, config):
     from rt_jax.data.batching import token_slots
     print(f"real multiarith ft_cot batches (BPE stand-in tokens), GPT-2 small, {args.batch} rows per step, "
           f"epoch 0 extrapolated from its first {args.real_steps} steps:")
-    loaded = models.from_config(models.student_config("gpt2"), seed=0)
+    # One runner for all plans: a shape two plans share compiles once.
+    runner = RtJaxRunner(models.from_config(models.student_config("gpt2"), seed=0), config, MESH)
     results = []
     for name, it in real_iterators(args, config):
         batches = [it.batch(0, s) for s in range(min(args.real_steps, it.steps_per_epoch))]
-        runner = RtJaxRunner(loaded, config, MESH)
-        runner.seconds(batches)  # compiles every shape
+        runner.seconds(batches)  # warm-up: the first runs of a new shape still grow the host heap
         secs = runner.seconds(batches)
         slots = token_slots(it)
         # Step time is ~linear in token slots: scale the measured seconds per slot to the epoch.
