@@ -1,4 +1,5 @@
 """Per-epoch evaluation: accuracy equals the scorer's count; predictions are cache records."""
+
 import dataclasses
 
 import jax
@@ -12,7 +13,6 @@ from rt_jax.models import ByteTokenizer, from_config, logical_axes
 from rt_jax.tasks import load_dataset, load_split, score
 from rt_jax.teacher.store import RationaleStore
 from rt_jax.train import evaluation
-from tests.train.fake_gcs import fake_gcs  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,7 @@ def _read_back(store, where, tmp_path):
     if where == "local":
         return RationaleStore(store).read("gpt2", "ft_cot.epoch03", "multiarith")
     from etils import epath
+
     copy = tmp_path / "download" / "gpt2" / "ft_cot.epoch03" / "multiarith.jsonl"
     copy.parent.mkdir(parents=True, exist_ok=True)
     copy.write_bytes(epath.Path(f"{store}/gpt2/ft_cot.epoch03/multiarith.jsonl").read_bytes())
@@ -45,8 +46,9 @@ def _read_back(store, where, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["local", "gs"])
-def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(multiarith_test_examples, tmp_path, monkeypatch, where,
-                                                              request):
+def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(
+    multiarith_test_examples, tmp_path, monkeypatch, where, request
+):
     monkeypatch.setattr(evaluation.decoding, "Decoder", _ScriptedDecoder)
     out_dir = tmp_path / "preds"
     if where == "gs":
@@ -62,8 +64,9 @@ def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(multiarith_test_ex
     _ScriptedDecoder.script = {f"{ex.question} ###": c for ex, c in zip(multiarith_test_examples, completions)}
     loaded = type("Fake", (), {"is_encoder_decoder": False})()
     config = decoding.DecodeConfig()
-    result = evaluation.evaluate(loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3,
-                                 student="gpt2")
+    result = evaluation.evaluate(
+        loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, student="gpt2"
+    )
     assert result["accuracy"] == 50.0 and result["num_test"] == 4 and result["num_correct"] == 2
 
     records = _read_back(out_dir, where, tmp_path)
@@ -74,22 +77,30 @@ def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(multiarith_test_ex
     assert records[2].prediction == "7"
 
     # The same epoch again (a resumed run): nothing re-written; different predictions: refused.
-    again = evaluation.evaluate(loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3,
-                                student="gpt2")
+    again = evaluation.evaluate(
+        loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, student="gpt2"
+    )
     assert again == result and _read_back(out_dir, where, tmp_path) == records
     _ScriptedDecoder.script = {p: "--> 99999" for p in _ScriptedDecoder.script}
     with pytest.raises(UserError, match="already"):
-        evaluation.evaluate(loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, student="gpt2")
+        evaluation.evaluate(
+            loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, student="gpt2"
+        )
     assert _read_back(out_dir, where, tmp_path) == records  # the refused epoch left the saved one as it was
-    assert evaluation.evaluate(loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 4,
-                               student="gpt2")["accuracy"] == 0.0
+    assert (
+        evaluation.evaluate(
+            loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 4, student="gpt2"
+        )["accuracy"]
+        == 0.0
+    )
     with pytest.raises(UserError, match="no examples"):
         evaluation.evaluate(loaded, None, "multiarith", [], "ft_cot", config, out_dir, 5)
 
 
 def _tiny_gpt2():
-    hf = transformers.GPT2Config(vocab_size=258, n_positions=512, n_embd=32, n_layer=1, n_head=2,
-                                 eos_token_id=257, bos_token_id=257)
+    hf = transformers.GPT2Config(
+        vocab_size=258, n_positions=512, n_embd=32, n_layer=1, n_head=2, eos_token_id=257, bos_token_id=257
+    )
     return dataclasses.replace(from_config(hf, seed=0), tokenizer=ByteTokenizer())
 
 
@@ -110,15 +121,33 @@ def test_real_decoder_with_swapped_params(multiarith_test_examples, tmp_path):
     sharded = lambda p: jax.device_put(p, shardings)  # noqa: E731
     loaded = dataclasses.replace(full, params=None)
     config = decoding.DecodeConfig(max_new_tokens=6, batch_size=4)
-    sevens = evaluation.evaluate(loaded, sharded(_always_says(full.params, "7")), "multiarith", multiarith_test_examples,
-                                 "ft_cot", config, tmp_path, 0, mesh=mesh)
+    sevens = evaluation.evaluate(
+        loaded,
+        sharded(_always_says(full.params, "7")),
+        "multiarith",
+        multiarith_test_examples,
+        "ft_cot",
+        config,
+        tmp_path,
+        0,
+        mesh=mesh,
+    )
     assert sevens["num_correct"] == 0 and sevens["accuracy"] == 0.0
     records = RationaleStore(tmp_path).read("student", "ft_cot.epoch00", "multiarith")
     assert [(r.reasoning_completion, r.prediction) for r in records] == [("777777", "777777")] * 4
     golds = {ex.sample_index: ex.answer for ex in multiarith_test_examples}
     first_gold = golds[multiarith_test_examples[0].sample_index]
-    hit = evaluation.evaluate(loaded, sharded(_always_says(full.params, first_gold[0])), "multiarith",
-                              multiarith_test_examples, "ft_cot", config, tmp_path, 1, mesh=mesh)
+    hit = evaluation.evaluate(
+        loaded,
+        sharded(_always_says(full.params, first_gold[0])),
+        "multiarith",
+        multiarith_test_examples,
+        "ft_cot",
+        config,
+        tmp_path,
+        1,
+        mesh=mesh,
+    )
     records = RationaleStore(tmp_path).read("student", "ft_cot.epoch01", "multiarith")
     expected = [score("multiarith", first_gold[0] * 6, golds[r.sample_index], "-->").correct for r in records]
     assert [r.correct for r in records] == expected

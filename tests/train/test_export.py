@@ -1,18 +1,20 @@
 """A trained student leaves its workdir: the restored checkpoint params are the ones the run
 saved, the exported Hugging Face checkpoint loads back equal, and bad input is one line."""
+
 import subprocess
 import sys
 
 import jax
 import numpy as np
 import pytest
+from train_helpers import final_params, run_config, small_data, tiny_student
 
 from rt_jax import models
 from rt_jax.errors import UserError
-from rt_jax.train import export
-from tests.train.test_train_loop import (compilation_cache, examples, final_params, run_config,  # noqa: F401
-                                         small_data, tiny_student)
-from rt_jax.train import loop
+from rt_jax.train import export, loop
+
+# Runs of one module compile the same train step: the persistent cache compiles it once.
+pytestmark = pytest.mark.usefixtures("compilation_cache")
 
 
 def accuracy_by_epoch(config, loaded, params, workdir, epoch, mesh):
@@ -27,8 +29,7 @@ def trained(tmp_path_factory, examples):
     models.save_pretrained(student, root / "init")
     config = run_config(root, keep_checkpoints=1)
     config.model_path = str(root / "init")
-    loop.train(config, root / "run", loaded=student, data=small_data(config, examples),
-               evaluate_fn=accuracy_by_epoch)
+    loop.train(config, root / "run", loaded=student, data=small_data(config, examples), evaluate_fn=accuracy_by_epoch)
     return root
 
 
@@ -45,14 +46,29 @@ def test_restored_params_are_the_saved_ones(trained):
 
 def test_export_command_writes_a_loadable_checkpoint(trained):
     out = trained / "exported"
-    proc = subprocess.run([sys.executable, "-m", "rt_jax.train.export", f"--workdir={trained / 'run'}",
-                           f"--out_dir={out}", "--step=latest"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rt_jax.train.export",
+            f"--workdir={trained / 'run'}",
+            f"--out_dir={out}",
+            "--step=latest",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     _, _, saved_params = final_params(trained / "run")
     back = models.from_pretrained(str(out))
     jax.tree.map(np.testing.assert_array_equal, saved_params, back.params)
-    again = subprocess.run([sys.executable, "-m", "rt_jax.train.export", f"--workdir={trained / 'run'}",
-                            f"--out_dir={out}"], capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, "-m", "rt_jax.train.export", f"--workdir={trained / 'run'}", f"--out_dir={out}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 2 and "Traceback" not in again.stderr  # never written over
 
 

@@ -1,5 +1,6 @@
 """gs:// workdirs: every file of a run goes to the bucket through etils epath, never to a local
 folder named `gs:` (pathlib's reading of `gs://b/x`). The bucket is tests/train/fake_gcs.py."""
+
 import io
 import json
 import os
@@ -10,7 +11,6 @@ from tensorboardX.event_file_writer import event_pb2  # parse the uploaded event
 from configs.base import get_config
 from rt_jax.errors import UserError
 from rt_jax.train import checkpoint, loop, metrics, storage
-from tests.train.fake_gcs import fake_gcs  # noqa: F401  (fixture)
 
 RUN = "gs://bucket/runs/r1"
 
@@ -62,8 +62,9 @@ def test_config_results_and_logs_are_written_to_the_bucket(fake_gcs):
     assert [json.loads(l) for l in lines] == [{"step": 1, "train/loss": 2.5}, {"step": 2, "train/loss": 2.0}]
     event_files = [k for k in fake_gcs if k.startswith(RUN + "/tensorboard/events.out.tfevents.")]
     assert len(event_files) == 1
-    scalars = [(e.step, v.tag, v.simple_value) for e in _events(fake_gcs[event_files[0]].getvalue())
-               for v in e.summary.value]
+    scalars = [
+        (e.step, v.tag, v.simple_value) for e in _events(fake_gcs[event_files[0]].getvalue()) for v in e.summary.value
+    ]
     assert scalars == [(1, "train/loss", 2.5), (2, "train/loss", 2.0)]
 
     resumed = metrics.RunLog(RUN, total_steps=4, stream=io.StringIO())  # a resumed run appends

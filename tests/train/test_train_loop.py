@@ -1,7 +1,6 @@
 """The training loop on real multiarith data with a tiny GPT-2: kill-and-resume equals an
 uninterrupted run bit for bit, config guard, non-finite loss, results.json and logs."""
-import dataclasses
-import functools
+
 import io
 import json
 import os
@@ -11,63 +10,14 @@ import types
 import jax
 import numpy as np
 import pytest
-from transformers import GPT2Config
+from train_helpers import final_params, run_config, small_data, tiny_student
 
-from configs.base import get_config
-from rt_jax import models
-from rt_jax.data.batching import BatchIterator
 from rt_jax.data.pairs import TrainingPair
 from rt_jax.errors import UserError
 from rt_jax.train import checkpoint, loop, metrics
-from tests.train.fake_gcs import fake_gcs  # noqa: F401  (fixture)
 
-
-@functools.lru_cache(maxsize=None)
-def _tiny_student():
-    tok = models.ByteTokenizer()
-    cfg = GPT2Config(vocab_size=tok.vocab_size, n_positions=128, n_embd=32, n_layer=2, n_head=2,
-                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
-    return models.from_config(cfg, seed=0, tokenizer=tok)
-
-
-def tiny_student():
-    """A fresh host copy of one random tiny GPT-2 (training donates its device buffers)."""
-    loaded = _tiny_student()
-    return dataclasses.replace(loaded, params=jax.tree.map(np.asarray, loaded.params))
-
-
-def run_config(data_dir, **train):
-    c = get_config()
-    c.task, c.method, c.student, c.data_dir = "multiarith", "ft", "tiny", str(data_dir)
-    c.train.update(dict(batch_size=4, num_epochs=2, max_seq_len=128, checkpoint_every_steps=2,
-                        keep_checkpoints=2, log_every_steps=1, learning_rate=1e-3), **train)
-    c.mesh.update(data=2, fsdp=2, tensor=1)  # sharded; (2, 2, 2) equality is in test_train_step
-    return c
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compilation_cache(tmp_path_factory):
-    """Runs of one test compile the same train step: a persistent cache compiles it once."""
-    saved = {k: getattr(jax.config, k) for k in ("jax_compilation_cache_dir",
-                                                  "jax_persistent_cache_min_compile_time_secs")}
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    yield
-    for k, v in saved.items():
-        jax.config.update(k, v)
-
-
-@pytest.fixture(scope="module")
-def examples(data_dir):
-    """Tokenized multiarith `ft` examples through the real data pipeline (first 24 only)."""
-    loaded = tiny_student()
-    return loop.build_data(run_config(data_dir), loaded).iterator.examples[:24]
-
-
-def small_data(config, examples):
-    it = BatchIterator(examples, config.train.batch_size, config.seed, packing=True,
-                       seq_len=config.train.max_seq_len)
-    return types.SimpleNamespace(iterator=it)
+# Runs of one module compile the same train step: the persistent cache compiles it once.
+pytestmark = pytest.mark.usefixtures("compilation_cache")
 
 
 def params_fingerprint_eval(config, loaded, params, workdir, epoch, mesh):
@@ -77,18 +27,9 @@ def params_fingerprint_eval(config, loaded, params, workdir, epoch, mesh):
 
 
 def run(config, workdir, examples):
-    return loop.train(config, workdir, loaded=tiny_student(), data=small_data(config, examples),
-                      evaluate_fn=params_fingerprint_eval)
-
-
-def final_params(workdir):
-    ck = checkpoint.Checkpoints(workdir / "checkpoints")
-    meta = ck.restore_meta(ck.latest_step())
-    step = ck.latest_step()
-    ck.close()
-    import orbax.checkpoint as ocp
-    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(step) / "state")
-    return step, meta, jax.device_get(restored["params"])
+    return loop.train(
+        config, workdir, loaded=tiny_student(), data=small_data(config, examples), evaluate_fn=params_fingerprint_eval
+    )
 
 
 def test_kill_and_resume_equals_uninterrupted(tmp_path, examples):
@@ -181,9 +122,15 @@ def test_results_name_the_teacher_data_used(tmp_path):
     config.method, config.teacher, config.teacher_cache_dir = "ft_cot_t70_4aug", "text-davinci-002", "/cache"
     pairs = [TrainingPair(i, "q", "r") for i in (3, 3, 5, 8, 8, 8)]  # 6 rationales of 3 questions
     summary = loop.training_data_summary(config, types.SimpleNamespace(pairs=pairs))
-    assert summary == {"teacher": {"name": "text-davinci-002", "cache_method": "zs_cot_t70", "num_rationales": 4,
-                                   "cache_dir": "/cache"},
-                       "training_data": {"examples": 6, "questions": 3}}
+    assert summary == {
+        "teacher": {
+            "name": "text-davinci-002",
+            "cache_method": "zs_cot_t70",
+            "num_rationales": 4,
+            "cache_dir": "/cache",
+        },
+        "training_data": {"examples": 6, "questions": 3},
+    }
     results = loop.write_results(config, tmp_path, [{"epoch": 0, "accuracy": 1.0}], 2.0, summary)
     assert json.loads((tmp_path / "results.json").read_text()) == results
     assert results["teacher"]["num_rationales"] == 4 and results["training_data"]["questions"] == 3
@@ -221,5 +168,6 @@ def test_checkpoint_every_epochs_zero_saves_only_evaluated_epochs(tmp_path, exam
         ck.close()
     assert saved == {"every": [6, 12, 18], "sparse": [18]}
     assert a["epochs"] == b["epochs"] and a["final"]["accuracy"] == b["final"]["accuracy"]
-    jax.tree.map(np.testing.assert_array_equal, final_params(tmp_path / "every")[2],
-                 final_params(tmp_path / "sparse")[2])
+    jax.tree.map(
+        np.testing.assert_array_equal, final_params(tmp_path / "every")[2], final_params(tmp_path / "sparse")[2]
+    )
