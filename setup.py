@@ -1,4 +1,5 @@
 """rt_jax: Fine-tune-CoT (Ho, Schmid & Yun, ACL 2023) in JAX/Flax."""
+
 from setuptools import find_packages, setup
 
 setup(
@@ -31,7 +32,7 @@ setup(
     ],
     extras_require={
         # torch is only the reference implementation in parity tests and benchmarks.
-        "test": ["pytest>=8", "hypothesis>=6.100", "torch>=2.2", "sentencepiece>=0.2"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "torch>=2.2", "sentencepiece>=0.2", "ruff>=0.6"],
         # gcsfs: etils.epath's backend for gs:// workdirs and sweep roots; google-cloud-storage:
         # orbax asks it about the bucket before checkpointing to gs://.
         "tpu": ["jax[tpu]", "gcsfs", "google-cloud-storage"],

@@ -6,6 +6,7 @@ Random weights of GPT-2 small and T5-small shape; both sides decode the same pro
 the same settings in this process. Prints new tokens/s for each side, their ratio and our
 XLA compile time (reported by jax.monitoring). Ratios only: absolute times on shared machines are noise.
 """
+
 import argparse
 import time
 
@@ -28,9 +29,17 @@ def hf_model(kind: str):
 
 def hf_generate(model, prompts, kind, new, beams):
     ids = torch.tensor(np.asarray(prompts))
-    kwargs = dict(max_new_tokens=new, min_new_tokens=new, num_beams=beams, do_sample=False,
-                  early_stopping=False, length_penalty=1.0, num_return_sequences=1,
-                  attention_mask=torch.ones_like(ids), pad_token_id=0)
+    kwargs = dict(
+        max_new_tokens=new,
+        min_new_tokens=new,
+        num_beams=beams,
+        do_sample=False,
+        early_stopping=False,
+        length_penalty=1.0,
+        num_return_sequences=1,
+        attention_mask=torch.ones_like(ids),
+        pad_token_id=0,
+    )
     with torch.inference_mode():
         out = model.generate(ids, **kwargs)
     return out.shape[0] * (out.shape[1] - (1 if kind == "t5" else ids.shape[1]))
@@ -65,8 +74,14 @@ def run(kind: str, num_prompts: int, prompt_len: int, new: int, repeats: int):
     for beams in (1, 4):
         strategy = "greedy" if beams == 1 else "beam"
         # eos_token_id=-1: never stop early, so both sides generate exactly `new` tokens
-        config = DecodeConfig(strategy=strategy, num_beams=beams, max_new_tokens=new,
-                              batch_size=num_prompts, eos_token_id=-1, min_prompt_bucket=prompt_len)
+        config = DecodeConfig(
+            strategy=strategy,
+            num_beams=beams,
+            max_new_tokens=new,
+            batch_size=num_prompts,
+            eos_token_id=-1,
+            min_prompt_bucket=prompt_len,
+        )
         decoder = Decoder(loaded, config)
         COMPILE_SECONDS[0] = 0.0
         timed(lambda: decoder.decode_ids(prompts))  # compiles
@@ -75,9 +90,12 @@ def run(kind: str, num_prompts: int, prompt_len: int, new: int, repeats: int):
         ours_tokens = sum(len(o[0][0]) for o in outs)
         ref_s, ref_tokens = timed(lambda: hf_generate(model, prompts, kind, new, beams), repeats)
         ours_rate, ref_rate = ours_tokens / ours_s, ref_tokens / ref_s
-        print(f"{kind:5s} {strategy:6s} beams={beams} rt_jax {ours_rate:8.1f} tok/s  "
-              f"transformers {ref_rate:8.1f} tok/s  ratio {ours_rate / ref_rate:5.2f}x  "
-              f"compile {compile_s:5.1f} s", flush=True)
+        print(
+            f"{kind:5s} {strategy:6s} beams={beams} rt_jax {ours_rate:8.1f} tok/s  "
+            f"transformers {ref_rate:8.1f} tok/s  ratio {ours_rate / ref_rate:5.2f}x  "
+            f"compile {compile_s:5.1f} s",
+            flush=True,
+        )
 
 
 def main():
@@ -88,9 +106,11 @@ def main():
     parser.add_argument("--new", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads)")
-    for kind in (["gpt2", "t5"] if args.model == "all" else [args.model]):
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads)"
+    )
+    for kind in ["gpt2", "t5"] if args.model == "all" else [args.model]:
         run(kind, args.prompts, args.prompt_len, args.new, args.repeats)
 
 

@@ -5,13 +5,14 @@ of this machine's matmul peak (measured in the same process with one large jnp.d
 
     python benchmarks/models.py --students gpt2,t5-small --batch 8 --length 128
 """
+
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-from absl import app, flags
+from absl import flags
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
 from rt_jax import models
@@ -36,7 +37,7 @@ def best_time(fn, repeats: int) -> float:
 def matmul_peak_flops(repeats: int) -> float:
     a = jnp.ones((2048, 2048), jnp.float32)
     dot = jax.jit(lambda x: x @ x)
-    return 2 * 2048 ** 3 / best_time(lambda: dot(a).block_until_ready(), repeats)
+    return 2 * 2048**3 / best_time(lambda: dot(a).block_until_ready(), repeats)
 
 
 def main(argv):
@@ -65,8 +66,10 @@ def main(argv):
             t_ref = best_time(run_ref, REPEATS.value)
         t_ours = best_time(lambda: ours(loaded.params, ids).block_until_ready(), REPEATS.value)
         flops = 2 * n_params * tokens  # matmul FLOPs, attention scores left out
-        print(f"{name}: torch {t_ref * 1e3:.0f} ms, rt_jax {t_ours * 1e3:.0f} ms, ratio torch/rt_jax "
-              f"{t_ref / t_ours:.2f}; rt_jax at {100 * flops / t_ours / peak:.0f}% of matmul peak")
+        print(
+            f"{name}: torch {t_ref * 1e3:.0f} ms, rt_jax {t_ours * 1e3:.0f} ms, ratio torch/rt_jax "
+            f"{t_ref / t_ours:.2f}; rt_jax at {100 * flops / t_ours / peak:.0f}% of matmul peak"
+        )
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ BPE (--vocab_size) trained on the task's questions and rationales, and raw bytes
 
     python benchmarks/padding.py [--seq_len 1024] [--vocab_size 4096]
 """
+
 import argparse
 import tempfile
 
 import numpy as np
-
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -35,8 +35,15 @@ def bpe_tokenizer(texts, vocab_size):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=["<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
 
 
@@ -56,14 +63,17 @@ def report(name, examples, is_encoder_decoder, seq_len, batch_size):
         packed_rows = split_row(np.array([e.length(True) for e in examples]), seq_len)
     for label, packing in (("padded per batch, bucketed", False), (f"packed into {seq_len}-token rows", True)):
         enc_len, dec_len = packed_rows if packing else (seq_len, seq_len)
-        it = BatchIterator(examples, batch_size, 0, packing, enc_len, target_seq_len=dec_len,
-                           is_encoder_decoder=is_encoder_decoder)
+        it = BatchIterator(
+            examples, batch_size, 0, packing, enc_len, target_seq_len=dec_len, is_encoder_decoder=is_encoder_decoder
+        )
         s = token_slots(it)
         rows.append((label, s["slots"], s["steps"]))
     print(f"\n{name}: {len(examples)} examples, {real} real tokens, mean {real / len(examples):.0f} per example")
     for label, slots, steps in rows:
-        print(f"  {label:40s} padding {100 * (1 - real / slots):5.1f}%   slots/epoch {slots:8d}   "
-              f"steps/epoch {steps:4d}   useful/slot vs reference {ref / slots:4.2f}x")
+        print(
+            f"  {label:40s} padding {100 * (1 - real / slots):5.1f}%   slots/epoch {slots:8d}   "
+            f"steps/epoch {steps:4d}   useful/slot vs reference {ref / slots:4.2f}x"
+        )
 
 
 def main():
@@ -75,9 +85,12 @@ def main():
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         import_log(RationaleStore(cache), f"{args.data_dir}/{LOG}", args.data_dir, [])
-        pairs = {enc_dec: build_training_pairs("multiarith", "ft_cot", data_dir=args.data_dir,
-                                               is_encoder_decoder=enc_dec, teacher_cache_dir=cache)
-                 for enc_dec in (False, True)}
+        pairs = {
+            enc_dec: build_training_pairs(
+                "multiarith", "ft_cot", data_dir=args.data_dir, is_encoder_decoder=enc_dec, teacher_cache_dir=cache
+            )
+            for enc_dec in (False, True)
+        }
     texts = [p.prompt + p.target for p in pairs[False]]
     bpe = bpe_tokenizer(texts, args.vocab_size)
     words = sum(len(t.split()) for t in texts)

@@ -5,8 +5,8 @@
 1. GPT-2 small shape (124M, random init, float32), batch 8 x 256 tokens, AdamW: tokens/s of
    rt_jax's jitted train step and of the reference, each in its own process, timed in
    alternating rounds (rt_jax steps, then torch steps, repeated) so that both see the same
-   machine load; the median of the per-round ratios; rt_jax's achieved FLOP/s against this machine's matmul peak measured in the
-   same process, and the share of the step the parameter matmuls alone need at that peak.
+   machine load; the median of the per-round ratios; rt_jax's achieved FLOP/s against this machine's matmul
+   peak measured in the same process, and the share of the step the parameter matmuls alone need at that peak.
 2. Real Fine-tune-CoT batches (multiarith, Kojima's text-davinci-002 rationales imported into a
    temporary teacher cache, `ft_cot` format; no GPT-2 vocabulary is on disk, so token counts come
    from the byte-level BPE stand-in of benchmarks/padding.py, fed to the same GPT-2 small):
@@ -14,6 +14,7 @@
    longest), padded per batch (rt_jax's padded mode) and packed.
 Not a test: absolute times on a shared machine are noise; read the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,9 @@ sys.path.insert(0, str(REPO))
 
 from configs.base import get_config  # noqa: E402
 from rt_jax import host_memory, models, parallel  # noqa: E402
-from rt_jax.train import metrics, optim, state as state_lib, step as step_lib  # noqa: E402
+from rt_jax.train import metrics, optim  # noqa: E402
+from rt_jax.train import state as state_lib  # noqa: E402
+from rt_jax.train import step as step_lib  # noqa: E402
 
 
 def rt_jax_trainer(loaded, config, mesh):
@@ -41,8 +44,9 @@ def rt_jax_trainer(loaded, config, mesh):
     abstract = state_lib.abstract_state(loaded.params, opt)
     shardings = state_lib.state_shardings(abstract, models.logical_axes(loaded), mesh, opt)
     st = state_lib.create_state(loaded.params, opt, shardings)
-    fn = step_lib.make_train_step(loaded.module, False, opt, optim.learning_rate_schedule(config.train, total),
-                                  mesh=mesh)
+    fn = step_lib.make_train_step(
+        loaded.module, False, opt, optim.learning_rate_schedule(config.train, total), mesh=mesh
+    )
     return st, step_lib.jit_train_step(fn, shardings, mesh, step_lib.DECODER_KEYS)
 
 
@@ -75,6 +79,7 @@ class TorchRunner:
     def __init__(self, hf_config, batch, device="cpu"):
         import torch
         from transformers import GPT2LMHeadModel
+
         torch.manual_seed(0)
         self.model = GPT2LMHeadModel(hf_config).to(device)
         self.model.train()
@@ -100,9 +105,13 @@ class TorchRunner:
 def synthetic_batch(batch, seq, vocab, seed=0):
     rng = np.random.RandomState(seed)
     ids = rng.randint(0, vocab, size=(batch, seq + 1)).astype(np.int32)
-    return {"input_ids": ids[:, :-1], "segment_ids": np.ones((batch, seq), np.int32),
-            "positions": np.broadcast_to(np.arange(seq, dtype=np.int32), (batch, seq)).copy(),
-            "targets": ids[:, 1:], "loss_mask": np.ones((batch, seq), np.int32)}
+    return {
+        "input_ids": ids[:, :-1],
+        "segment_ids": np.ones((batch, seq), np.int32),
+        "positions": np.broadcast_to(np.arange(seq, dtype=np.int32), (batch, seq)).copy(),
+        "targets": ids[:, 1:],
+        "loss_mask": np.ones((batch, seq), np.int32),
+    }
 
 
 def param_matmul_seconds(n_params, tokens, peak):
@@ -131,6 +140,7 @@ def compare_synthetic(args, peak):
     """Each side in its own process, taking turns: in one process the idle side's thread pools
     (torch's OpenMP threads spin after each op) would slow the other down."""
     import multiprocessing as mp
+
     ctx = mp.get_context("spawn")
     sides = {}
     for side in ("rt_jax", "torch"):  # one at a time, so the set-ups do not overlap either
@@ -143,8 +153,10 @@ def compare_synthetic(args, peak):
     hf_config = models.student_config("gpt2")
     n_params = models.param_count(models.from_config(hf_config, seed=0).module)
     tokens = args.batch * args.seq * args.steps
-    print(f"GPT-2 small ({n_params / 1e6:.1f}M params, f32), batch {args.batch} x {args.seq}, AdamW, "
-          f"{args.rounds} alternating rounds of {args.steps} steps:")
+    print(
+        f"GPT-2 small ({n_params / 1e6:.1f}M params, f32), batch {args.batch} x {args.seq}, AdamW, "
+        f"{args.rounds} alternating rounds of {args.steps} steps:"
+    )
     rates = []
     for r in range(args.rounds):
         rate = {}
@@ -153,8 +165,10 @@ def compare_synthetic(args, peak):
             conn.send(args.steps)
             rate[side] = tokens / conn.recv()
         rates.append((rate["rt_jax"], rate["torch"]))
-        print(f"  round {r + 1}: rt_jax {rate['rt_jax']:7.1f} tokens/s, torch {rate['torch']:7.1f} tokens/s "
-              f"({args.torch_device}), ratio {rate['rt_jax'] / rate['torch']:.2f}x")
+        print(
+            f"  round {r + 1}: rt_jax {rate['rt_jax']:7.1f} tokens/s, torch {rate['torch']:7.1f} tokens/s "
+            f"({args.torch_device}), ratio {rate['rt_jax'] / rate['torch']:.2f}x"
+        )
     for proc, conn in sides.values():
         conn.send(None)
         proc.join()
@@ -165,38 +179,57 @@ def compare_synthetic(args, peak):
     step_s = args.batch * args.seq / jax_tps
     floor_s = param_matmul_seconds(n_params, args.batch * args.seq, peak)
     print(f"  median: rt_jax {jax_tps:.1f} tokens/s, torch {torch_tps:.1f} tokens/s, ratio rt_jax / torch {ratio:.2f}x")
-    print(f"  rt_jax achieved {per_token * jax_tps / 1e9:.1f} GFLOP/s = {100 * per_token * jax_tps / peak:.0f}% "
-          f"of the measured matmul peak (torch {100 * per_token * torch_tps / peak:.0f}%)")
-    print(f"  the parameter matmuls alone at that peak: {floor_s:.2f} s of rt_jax's {step_s:.2f} s step "
-          f"(a 2x-torch step would be {args.batch * args.seq / (2 * torch_tps):.2f} s)")
+    print(
+        f"  rt_jax achieved {per_token * jax_tps / 1e9:.1f} GFLOP/s = {100 * per_token * jax_tps / peak:.0f}% "
+        f"of the measured matmul peak (torch {100 * per_token * torch_tps / peak:.0f}%)"
+    )
+    print(
+        f"  the parameter matmuls alone at that peak: {floor_s:.2f} s of rt_jax's {step_s:.2f} s step "
+        f"(a 2x-torch step would be {args.batch * args.seq / (2 * torch_tps):.2f} s)"
+    )
 
 
 def real_iterators(args, config):
     """(name, BatchIterator) for the reference's padding, rt_jax's padded mode and packing, over
     multiarith ft_cot examples tokenized by the BPE stand-in."""
     from padding import bpe_tokenizer
+
     from rt_jax.data.batching import BatchIterator
     from rt_jax.data.pairs import build_training_pairs
     from rt_jax.data.tokenize import tokenize_pairs
     from rt_jax.teacher import RationaleStore, import_log
+
     with tempfile.TemporaryDirectory() as cache:
-        import_log(RationaleStore(cache), pathlib.Path(args.data_dir) / "raw/kojima_zero_shot_cot/log/multiarith_zero_shot_cot.log",
-                   args.data_dir, problems=[])
-        pairs = build_training_pairs("multiarith", "ft_cot", data_dir=args.data_dir, is_encoder_decoder=False,
-                                     teacher_cache_dir=cache)
+        import_log(
+            RationaleStore(cache),
+            pathlib.Path(args.data_dir) / "raw/kojima_zero_shot_cot/log/multiarith_zero_shot_cot.log",
+            args.data_dir,
+            problems=[],
+        )
+        pairs = build_training_pairs(
+            "multiarith", "ft_cot", data_dir=args.data_dir, is_encoder_decoder=False, teacher_cache_dir=cache
+        )
     tok = bpe_tokenizer([p.prompt + p.target for p in pairs], 4096)
     examples = tokenize_pairs(pairs, tok, False, args.real_seq)
     longest = max(e.length(False)[0] for e in examples)
     common = dict(batch_size=args.batch, seed=config.seed, seq_len=args.real_seq, pad_id=tok.pad_token_id)
-    return [("reference: every example padded to the longest", BatchIterator(examples, packing=False, buckets=(longest,), **common)),
-            ("rt_jax padded per batch (bucketed)", BatchIterator(examples, packing=False, **common)),
-            (f"rt_jax packed into {args.real_seq}-token rows", BatchIterator(examples, packing=True, **common))]
+    return [
+        (
+            "reference: every example padded to the longest",
+            BatchIterator(examples, packing=False, buckets=(longest,), **common),
+        ),
+        ("rt_jax padded per batch (bucketed)", BatchIterator(examples, packing=False, **common)),
+        (f"rt_jax packed into {args.real_seq}-token rows", BatchIterator(examples, packing=True, **common)),
+    ]
 
 
 def compare_real(args, config):
     from rt_jax.data.batching import token_slots
-    print(f"real multiarith ft_cot batches (BPE stand-in tokens), GPT-2 small, {args.batch} rows per step, "
-          f"epoch 0 extrapolated from its first {args.real_steps} steps:")
+
+    print(
+        f"real multiarith ft_cot batches (BPE stand-in tokens), GPT-2 small, {args.batch} rows per step, "
+        f"epoch 0 extrapolated from its first {args.real_steps} steps:"
+    )
     # One runner for all plans: a shape two plans share compiles once.
     runner = RtJaxRunner(models.from_config(models.student_config("gpt2"), seed=0), config, MESH)
     results = []
@@ -208,19 +241,27 @@ def compare_real(args, config):
         # Step time is ~linear in token slots: scale the measured seconds per slot to the epoch.
         epoch_s = secs / sum(b["input_ids"].size for b in batches) * slots["slots"]
         results.append(slots["real_tokens"] / epoch_s)
-        print(f"  {name:48s} {results[-1]:7.1f} useful tokens/s, {100 * slots['padding_fraction']:4.1f}% padding, "
-              f"{slots['steps']:3d} steps/epoch, ~{epoch_s:5.0f} s/epoch")
-    print(f"  useful tokens/s vs the reference's padding: per-batch padded {results[1] / results[0]:.2f}x, "
-          f"packed {results[2] / results[0]:.2f}x")
+        print(
+            f"  {name:48s} {results[-1]:7.1f} useful tokens/s, {100 * slots['padding_fraction']:4.1f}% padding, "
+            f"{slots['steps']:3d} steps/epoch, ~{epoch_s:5.0f} s/epoch"
+        )
+    print(
+        f"  useful tokens/s vs the reference's padding: per-batch padded {results[1] / results[0]:.2f}x, "
+        f"packed {results[2] / results[0]:.2f}x"
+    )
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=2, help="steps per side and round")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--settle_s", type=float, default=5.0,
-                    help="pause before each side's turn: right after the other side's turn, steps "
-                         "ran up to ~15%% slower on the 2-core machine (no CPU was used meanwhile)")
+    ap.add_argument(
+        "--settle_s",
+        type=float,
+        default=5.0,
+        help="pause before each side's turn: right after the other side's turn, steps "
+        "ran up to ~15%% slower on the 2-core machine (no CPU was used meanwhile)",
+    )
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--real_steps", type=int, default=2, help="0 skips the real-batch comparison")

@@ -4,6 +4,7 @@ Open-source students in Fine-tune-CoT: AdamW, lr 3e-4 constant, batch 8, 20 epoc
 decoding, best test accuracy over the epochs reported. Other config files in configs/ start
 from `get_config()` and override fields; absl flags override again (`--config.train.batch_size=16`).
 """
+
 import ml_collections
 
 

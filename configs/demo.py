@@ -9,6 +9,7 @@ on 20% of its rationales, a 2-layer byte-level GPT-2 with rotary positions train
 for about 1000 steps of 32 examples (AdamW lr 2e-3, weight decay 0.1), greedy decoding. The pilot
 ran 1500 steps; here that takes ~13 minutes on 2 idle cores, over the demo's 10-minute budget.
 """
+
 import pathlib
 import sys
 
@@ -28,8 +29,10 @@ def get_config(method: str | None = "ft_cot") -> ml_collections.ConfigDict:
     if not methods.is_known(method) or method in ("zs_cot", "fs_cot"):
         from rt_jax.errors import UserError
 
-        raise UserError(f"--config=configs/demo.py:{method}: unknown demo method; expected one of "
-                        f"{', '.join(METHODS)} or ft_cot_t70_<D>aug")
+        raise UserError(
+            f"--config=configs/demo.py:{method}: unknown demo method; expected one of "
+            f"{', '.join(METHODS)} or ft_cot_t70_<D>aug"
+        )
     c = base.get_config()
     c.task = "arith_small"
     c.method = method

@@ -11,6 +11,7 @@ shard and how many rationales a method trains on is rt_jax.data.pairs' `rational
   "Distilling Step-by-Step": each rationale gives `[label] question` -> answer and `[rationale]
   question` -> rationale (weight: config.rationale_weight); evaluated on direct answers.
 """
+
 from rt_jax.formats import diverse_degree
 
 PROMPTING = ("zs", "zs_cot", "fs_cot")  # evaluated without training

@@ -7,6 +7,7 @@ Keys are accepted too (`task=multiarith,method=ft,student=t5-base,seed=1`). Hype
 come from base.py (shared), students.py (per student) and methods.py (per method), in that
 order; `--config.x=y` flags override last.
 """
+
 import pathlib
 import sys
 
@@ -37,7 +38,9 @@ def parse_arg(arg: str | None) -> dict[str, str]:
                 raise UserError(f"--config=configs/paper.py:{arg}: too many values; expected {','.join(FIELDS)}")
             key, value = FIELDS[i], part
         if key not in FIELDS:
-            raise UserError(f"--config=configs/paper.py:{arg}: unknown key {key!r}; expected one of {', '.join(FIELDS)}")
+            raise UserError(
+                f"--config=configs/paper.py:{arg}: unknown key {key!r}; expected one of {', '.join(FIELDS)}"
+            )
         values[key] = value
     return values
 

@@ -3,6 +3,7 @@ hyperparameters (configs/base.py); the entries below only add what a student nee
 run. Checkpoints and architectures are rt_jax.models.registry's; sizes as the paper writes them
 are rt_jax/paper_results.py's.
 """
+
 # Biggest students: shard parameters and optimiser state over every device (FSDP), keep
 # activations in bfloat16 and recompute them in the backward pass.
 _LARGE = (("mesh.data", 1), ("mesh.fsdp", -1), ("train.compute_dtype", "bfloat16"), ("train.remat", "layer"))

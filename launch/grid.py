@@ -14,14 +14,20 @@ A method containing `{D}` (e.g. `ft_cot_t70_{D}aug`, configs/methods.py) is expa
 in num_rationales; other methods ignore the D axis. Tasks, students and methods are checked with
 the same rules as the train command's configs/paper.py, before anything starts.
 """
+
 import dataclasses
 import itertools
 import sys
 
 from rt_jax.errors import UserError
 
-DEFAULT_COMMAND = ("{python}", "-m", "rt_jax.train",
-                   "--config={train_config}:{task},{method},{student},{seed}", "--workdir={workdir}")
+DEFAULT_COMMAND = (
+    "{python}",
+    "-m",
+    "rt_jax.train",
+    "--config={train_config}:{task},{method},{student},{seed}",
+    "--workdir={workdir}",
+)
 AXES = ("tasks", "students", "methods", "num_rationales", "seeds")
 
 
@@ -41,6 +47,7 @@ class Run:
 
 def _validate(task: str, method: str, student: str) -> None:
     from configs import paper  # the train command's own checks, so the sweep agrees with it
+
     paper.validate(task, method, student)
 
 
@@ -71,16 +78,18 @@ def expand(cfg) -> list[Run]:
     for g, grid in enumerate(grids):
         unknown = set(grid) - set(AXES) - {"overrides"}
         if unknown:
-            raise UserError(f"sweep config: grids[{g}] has unknown keys {sorted(unknown)}; "
-                            f"expected some of {', '.join(AXES + ('overrides',))}")
+            raise UserError(
+                f"sweep config: grids[{g}] has unknown keys {sorted(unknown)}; "
+                f"expected some of {', '.join(AXES + ('overrides',))}"
+            )
         axes = {a: _axis(grid.get(a, cfg.get(a, None)), f"grids[{g}].{a}") for a in AXES}
         for d in axes["num_rationales"]:
             if not isinstance(d, int) or d < 1:
-                raise UserError(f"sweep config: grids[{g}].num_rationales has {d!r}; expected "
-                                "positive integers")
+                raise UserError(f"sweep config: grids[{g}].num_rationales has {d!r}; expected positive integers")
         extra = tuple(sorted({**dict(common), **dict(_overrides(grid.get("overrides")))}.items()))
         for task, student, method, seed in itertools.product(
-                axes["tasks"], axes["students"], axes["methods"], axes["seeds"]):
+            axes["tasks"], axes["students"], axes["methods"], axes["seeds"]
+        ):
             degrees = axes["num_rationales"] if "{D}" in method else (None,)
             for d in degrees:
                 name = method.replace("{D}", str(d))
@@ -96,12 +105,20 @@ def expand(cfg) -> list[Run]:
 def command_for(run: Run, cfg, workdir: str) -> list[str]:
     """The argv that runs one run (train, or evaluate only for prompting methods)."""
     template = cfg.get("command", None) or DEFAULT_COMMAND
-    fields = dict(python=sys.executable, train_config=cfg.train_config, task=run.task,
-                  student=run.student, method=run.method, seed=run.seed, workdir=workdir,
-                  name=run.name)
+    fields = dict(
+        python=sys.executable,
+        train_config=cfg.train_config,
+        task=run.task,
+        student=run.student,
+        method=run.method,
+        seed=run.seed,
+        workdir=workdir,
+        name=run.name,
+    )
     try:
         argv = [str(part).format(**fields) for part in template]
     except KeyError as e:
-        raise UserError(f"sweep config: command template uses unknown field {e}; "
-                        f"expected some of {', '.join(sorted(fields))}") from None
+        raise UserError(
+            f"sweep config: command template uses unknown field {e}; expected some of {', '.join(sorted(fields))}"
+        ) from None
     return argv + [f"--config.{k}={v}" for k, v in run.overrides]

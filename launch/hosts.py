@@ -1,5 +1,6 @@
 """gcloud command lines for the two kinds of hosts: TPU VMs (single host or pod slice) and
 GPU VMs on Compute Engine. Pure functions of the arguments: nothing here runs anything."""
+
 import dataclasses
 import re
 import shlex
@@ -24,8 +25,10 @@ TPU_RUNTIME = {
 
 def check_name(name: str) -> None:
     if not NAME_RE.match(name or ""):
-        raise UserError(f"--name={name!r}: expected a VM name of lower-case letters, digits and "
-                        "'-', starting with a letter (at most 63 characters)")
+        raise UserError(
+            f"--name={name!r}: expected a VM name of lower-case letters, digits and "
+            "'-', starting with a letter (at most 63 characters)"
+        )
 
 
 def check_zone(zone: str) -> None:
@@ -53,51 +56,89 @@ class TpuVm:
     def _where(self) -> list[str]:
         return [f"--zone={self.zone}"] + ([f"--project={self.project}"] if self.project else [])
 
-    def create(self, accelerator_type: str, runtime_version: str = "", spot: bool = False,
-               valid_until: str = "", **_) -> list[str]:
+    def create(
+        self, accelerator_type: str, runtime_version: str = "", spot: bool = False, valid_until: str = "", **_
+    ) -> list[str]:
         match = TPU_TYPE_RE.match(accelerator_type or "")
         if not match:
-            raise UserError(f"--accelerator_type={accelerator_type!r}: expected a TPU type such as "
-                            "v4-8, v5litepod-16, v5p-32 or v6e-8")
+            raise UserError(
+                f"--accelerator_type={accelerator_type!r}: expected a TPU type such as "
+                "v4-8, v5litepod-16, v5p-32 or v6e-8"
+            )
         version = runtime_version or TPU_RUNTIME["v" + match.group(1)]
         if valid_until and not self.queued:
             raise UserError("--valid_until applies only with --queued")
         if self.queued:
-            return ([self.gcloud, "compute", "tpus", "queued-resources", "create", self.queued_id,
-                     f"--node-id={self.name}", f"--accelerator-type={accelerator_type}",
-                     f"--runtime-version={version}"] + self._where()
-                    + (["--spot"] if spot else [])
-                    + ([f"--valid-until-duration={valid_until}"] if valid_until else []))
-        return ([self.gcloud, "compute", "tpus", "tpu-vm", "create", self.name,
-                 f"--accelerator-type={accelerator_type}", f"--version={version}"]
-                + self._where() + (["--spot"] if spot else []))
+            return (
+                [
+                    self.gcloud,
+                    "compute",
+                    "tpus",
+                    "queued-resources",
+                    "create",
+                    self.queued_id,
+                    f"--node-id={self.name}",
+                    f"--accelerator-type={accelerator_type}",
+                    f"--runtime-version={version}",
+                ]
+                + self._where()
+                + (["--spot"] if spot else [])
+                + ([f"--valid-until-duration={valid_until}"] if valid_until else [])
+            )
+        return (
+            [
+                self.gcloud,
+                "compute",
+                "tpus",
+                "tpu-vm",
+                "create",
+                self.name,
+                f"--accelerator-type={accelerator_type}",
+                f"--version={version}",
+            ]
+            + self._where()
+            + (["--spot"] if spot else [])
+        )
 
     def describe(self) -> list[str]:
-        return ([self.gcloud, "compute", "tpus", "tpu-vm", "describe", self.name]
-                + self._where() + ["--format=json"])
+        return [self.gcloud, "compute", "tpus", "tpu-vm", "describe", self.name] + self._where() + ["--format=json"]
 
     def state(self) -> list[str]:
         """Prints one word: the queued resource's state (ACTIVE once the VM exists), else the VM's."""
         if self.queued:
-            return ([self.gcloud, "compute", "tpus", "queued-resources", "describe", self.queued_id]
-                    + self._where() + ["--format=value(state.state)"])
-        return ([self.gcloud, "compute", "tpus", "tpu-vm", "describe", self.name]
-                + self._where() + ["--format=value(state)"])
+            return (
+                [self.gcloud, "compute", "tpus", "queued-resources", "describe", self.queued_id]
+                + self._where()
+                + ["--format=value(state.state)"]
+            )
+        return (
+            [self.gcloud, "compute", "tpus", "tpu-vm", "describe", self.name]
+            + self._where()
+            + ["--format=value(state)"]
+        )
 
     def ssh(self, command: str, worker: str = "all") -> list[str]:
-        return ([self.gcloud, "compute", "tpus", "tpu-vm", "ssh", self.name] + self._where()
-                + [f"--worker={worker}", f"--command={command}"])
+        return (
+            [self.gcloud, "compute", "tpus", "tpu-vm", "ssh", self.name]
+            + self._where()
+            + [f"--worker={worker}", f"--command={command}"]
+        )
 
     def scp(self, local: str, remote: str, worker: str = "all") -> list[str]:
-        return ([self.gcloud, "compute", "tpus", "tpu-vm", "scp", local, f"{self.name}:{remote}"]
-                + self._where() + [f"--worker={worker}"])
+        return (
+            [self.gcloud, "compute", "tpus", "tpu-vm", "scp", local, f"{self.name}:{remote}"]
+            + self._where()
+            + [f"--worker={worker}"]
+        )
 
     def delete(self) -> list[str]:
         if self.queued:  # --force deletes the TPU VM the queued resource made, too
-            return ([self.gcloud, "compute", "tpus", "queued-resources", "delete", self.queued_id]
-                    + self._where() + ["--force", "--quiet"])
-        return ([self.gcloud, "compute", "tpus", "tpu-vm", "delete", self.name] + self._where()
-                + ["--quiet"])
+            return (
+                [self.gcloud, "compute", "tpus", "queued-resources", "delete", self.queued_id]
+                + self._where()
+                + ["--force", "--quiet"]
+            )
+        return [self.gcloud, "compute", "tpus", "tpu-vm", "delete", self.name] + self._where() + ["--quiet"]
 
     @staticmethod
     def count_workers(describe_json: dict) -> int:
@@ -125,32 +166,47 @@ class GpuVm:
     def _where(self) -> list[str]:
         return [f"--zone={self.zone}"] + ([f"--project={self.project}"] if self.project else [])
 
-    def create(self, accelerator_type: str, machine_type: str = "", gpu_count: int = 1,
-               spot: bool = False, image_family: str = "", **_) -> list[str]:
+    def create(
+        self,
+        accelerator_type: str,
+        machine_type: str = "",
+        gpu_count: int = 1,
+        spot: bool = False,
+        image_family: str = "",
+        **_,
+    ) -> list[str]:
         if not GPU_TYPE_RE.match(accelerator_type or ""):
-            raise UserError(f"--accelerator_type={accelerator_type!r}: expected a GPU type such as "
-                            "nvidia-l4, nvidia-tesla-a100 or nvidia-h100-80gb")
+            raise UserError(
+                f"--accelerator_type={accelerator_type!r}: expected a GPU type such as "
+                "nvidia-l4, nvidia-tesla-a100 or nvidia-h100-80gb"
+            )
         if not machine_type:
-            raise UserError("--machine_type is required for a GPU VM (e.g. g2-standard-8 for "
-                            "nvidia-l4, a2-highgpu-1g for nvidia-tesla-a100)")
+            raise UserError(
+                "--machine_type is required for a GPU VM (e.g. g2-standard-8 for "
+                "nvidia-l4, a2-highgpu-1g for nvidia-tesla-a100)"
+            )
         if gpu_count < 1:
             raise UserError(f"--gpu_count={gpu_count}: expected at least 1")
-        return ([self.gcloud, "compute", "instances", "create", self.name] + self._where()
-                + [f"--machine-type={machine_type}",
-                   f"--accelerator=type={accelerator_type},count={gpu_count}",
-                   f"--image-family={image_family or 'common-cu124-debian-11-py310'}",
-                   "--image-project=deeplearning-platform-release",
-                   "--maintenance-policy=TERMINATE", "--boot-disk-size=200GB",
-                   "--metadata=install-nvidia-driver=True"]
-                + (["--provisioning-model=SPOT"] if spot else []))
+        return (
+            [self.gcloud, "compute", "instances", "create", self.name]
+            + self._where()
+            + [
+                f"--machine-type={machine_type}",
+                f"--accelerator=type={accelerator_type},count={gpu_count}",
+                f"--image-family={image_family or 'common-cu124-debian-11-py310'}",
+                "--image-project=deeplearning-platform-release",
+                "--maintenance-policy=TERMINATE",
+                "--boot-disk-size=200GB",
+                "--metadata=install-nvidia-driver=True",
+            ]
+            + (["--provisioning-model=SPOT"] if spot else [])
+        )
 
     def describe(self) -> list[str]:
-        return ([self.gcloud, "compute", "instances", "describe", self.name] + self._where()
-                + ["--format=json"])
+        return [self.gcloud, "compute", "instances", "describe", self.name] + self._where() + ["--format=json"]
 
     def state(self) -> list[str]:
-        return ([self.gcloud, "compute", "instances", "describe", self.name] + self._where()
-                + ["--format=value(status)"])
+        return [self.gcloud, "compute", "instances", "describe", self.name] + self._where() + ["--format=value(status)"]
 
     def ssh(self, command: str, worker: str = "all") -> list[str]:
         del worker  # one host
@@ -179,11 +235,12 @@ def staged_run_command(argv: list[str], run_name: str, remote_dir: str) -> str:
     exit with the train command's status. The launcher's sweep_state.json is never copied back."""
     remote = [a for a in argv if a.startswith("--workdir=gs://")]
     if len(remote) != 1:
-        raise UserError("--stage_on_vm needs a command template with one --workdir={workdir} "
-                        "and a gs:// sweep root")
+        raise UserError("--stage_on_vm needs a command template with one --workdir={workdir} and a gs:// sweep root")
     bucket = shlex.quote(remote[0].split("=", 1)[1])
     local = f"$HOME/rt_jax_runs/{run_name}"  # run names are [a-z0-9_-]: safe unquoted
     train = shlex.join([a for a in argv if a != remote[0]]) + f" --workdir={local}"
     sync = "gcloud storage rsync --recursive --exclude='(^|/)sweep_state\\.json$'"
-    return (f"mkdir -p {local} && {{ {sync} {bucket} {local} || true; }} && cd {remote_dir} && "
-            f"{train}; status=$?; {sync} {local} {bucket}; exit $status")
+    return (
+        f"mkdir -p {local} && {{ {sync} {bucket} {local} || true; }} && cd {remote_dir} && "
+        f"{train}; status=$?; {sync} {local} {bucket}; exit $status"
+    )

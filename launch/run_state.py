@@ -5,6 +5,7 @@ started, finished, exit_status}. Whether a run is done is decided by its results
 by the train command) reaching the last epoch, so a run finished by hand, or by another sweep,
 counts as done too.
 """
+
 import json
 import os
 import socket

@@ -3,6 +3,7 @@
 Every command is printed as `+ <shell-quoted argv>` before it runs, so a user can see (and
 copy) exactly what the launcher does; in dry-run mode it is only printed.
 """
+
 import os
 import shlex
 import shutil
@@ -19,7 +20,8 @@ def find_binary(name_or_path: str, flag: str = "--gcloud") -> str:
     if found is None:
         raise UserError(
             f"{flag}={name_or_path}: executable not found; install the Google Cloud CLI "
-            "(https://cloud.google.com/sdk/docs/install) or pass its path with " + flag)
+            "(https://cloud.google.com/sdk/docs/install) or pass its path with " + flag
+        )
     return found
 
 

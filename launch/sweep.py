@@ -9,6 +9,7 @@ the same workdir, so the train command resumes from its last checkpoint; a faile
 until it has failed max_attempts times, then reported. Killing the launcher (Ctrl-C, SIGTERM)
 stops its runs and marks them interrupted; run it again to carry on.
 """
+
 import concurrent.futures
 import dataclasses
 import os
@@ -35,20 +36,26 @@ _STATUS = flags.DEFINE_bool("status", False, "Print done/running/failed/pending 
 _ONLY = flags.DEFINE_string("only", "", "Only runs whose name matches this regular expression.")
 _PARALLEL = flags.DEFINE_integer("parallel", 0, "Local runs at a time (0: the config's `parallel`).")
 _RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Give failed runs max_attempts more tries.")
-_LOGS = flags.DEFINE_string("run_logs", "",
-                            "Local directory of run logs (default: <root>/logs, or "
-                            "./sweep_logs/<name> when root is on gs://).")
-_TPU_VMS = flags.DEFINE_list("tpu_vms", [], "Dispatch runs to these TPU VMs, one run per VM at a "
-                             "time (all workers of a slice run it); needs a gs:// root.")
+_LOGS = flags.DEFINE_string(
+    "run_logs", "", "Local directory of run logs (default: <root>/logs, or ./sweep_logs/<name> when root is on gs://)."
+)
+_TPU_VMS = flags.DEFINE_list(
+    "tpu_vms",
+    [],
+    "Dispatch runs to these TPU VMs, one run per VM at a time (all workers of a slice run it); needs a gs:// root.",
+)
 _ZONE = flags.DEFINE_string("zone", "", "Zone of --tpu_vms.")
 _PROJECT = flags.DEFINE_string("project", "", "Project of --tpu_vms.")
 _REMOTE = flags.DEFINE_string("remote_dir", "rt_jax", "Checkout on the VMs (launch.vm sync).")
 _GCLOUD = flags.DEFINE_string("gcloud", "gcloud", "gcloud executable (with --tpu_vms).")
 _STAGE = flags.DEFINE_bool(
-    "stage_on_vm", False, "With --tpu_vms on single-host VMs: train in a local workdir on the VM "
+    "stage_on_vm",
+    False,
+    "With --tpu_vms on single-host VMs: train in a local workdir on the VM "
     "and copy it from / to the run's gs:// directory around each attempt (only for a custom train "
     "command that cannot write gs://; rt_jax.train writes gs:// itself. Progress since the attempt "
-    "began is lost on preemption).")
+    "began is lost on preemption).",
+)
 _REPORT = flags.DEFINE_bool("report", True, "When every run is done, run the config's report command.")
 _POLL = flags.DEFINE_float("poll_seconds", 1.0, "Seconds between checks on running runs.")
 
@@ -68,8 +75,10 @@ class Sweep:
     def __init__(self, cfg, only: str = ""):
         self.cfg = cfg
         if not cfg.get("root"):
-            raise UserError("sweep config: `root` is empty; expected the sweep directory "
-                            "(local path or gs://bucket/path), e.g. --sweep.root=gs://my-bucket/sweeps/x")
+            raise UserError(
+                "sweep config: `root` is empty; expected the sweep directory "
+                "(local path or gs://bucket/path), e.g. --sweep.root=gs://my-bucket/sweeps/x"
+            )
         self.root = epath.Path(cfg.root)
         runs = grid.expand(cfg)
         if only:
@@ -92,8 +101,7 @@ class Sweep:
             with concurrent.futures.ThreadPoolExecutor(16) as pool:
                 return list(pool.map(one, self.runs))
         except (OSError, ImportError) as e:  # no bucket, no permission, no gcsfs
-            raise UserError(f"sweep root {self.root}: cannot read run states "
-                            f"({type(e).__name__}: {e})") from None
+            raise UserError(f"sweep root {self.root}: cannot read run states ({type(e).__name__}: {e})") from None
 
     def check_root_writable(self) -> None:
         """An unreachable bucket or unwritable directory fails here, before any run starts."""
@@ -103,8 +111,7 @@ class Sweep:
             probe.write_text("ok")
             probe.unlink()
         except Exception as e:  # any backend error (permissions, no bucket, no network)
-            raise UserError(f"sweep root {self.root}: cannot write there "
-                            f"({type(e).__name__}: {e})") from None
+            raise UserError(f"sweep root {self.root}: cannot write there ({type(e).__name__}: {e})") from None
 
 
 def best_accuracy(workdir: epath.Path) -> str:
@@ -119,8 +126,9 @@ def print_status(sweep: Sweep, out=sys.stdout) -> dict[str, int]:
     print(f"{'status':<12} {'tries':>5} {'best':>6}  run", file=out)
     for run, status, state in rows:
         counts[status] += 1
-        print(f"{status:<12} {state.get('attempts', 0):>5} {best_accuracy(sweep.workdir(run)):>6}  "
-              f"{run.name}", file=out)
+        print(
+            f"{status:<12} {state.get('attempts', 0):>5} {best_accuracy(sweep.workdir(run)):>6}  {run.name}", file=out
+        )
     print(", ".join(f"{s} {n}" for s, n in counts.items()) + f" (of {len(rows)} runs)", file=out)
     return counts
 
@@ -145,11 +153,20 @@ class Launcher:
             log.write(f"+ {shlex.join(argv)}\n".encode())
             log.flush()
             # Own session: a Ctrl-C reaches the launcher only, which then stops its runs cleanly.
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-        run_state.write_state(workdir, status="running", attempts=attempt, pid=proc.pid,
-                              host=socket.gethostname(), slot=slot, log=log_path, command=argv,
-                              started=time.time())
+            proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        run_state.write_state(
+            workdir,
+            status="running",
+            attempts=attempt,
+            pid=proc.pid,
+            host=socket.gethostname(),
+            slot=slot,
+            log=log_path,
+            command=argv,
+            started=time.time(),
+        )
         self.active.append(Active(run, workdir, slot, proc, proc.pid))
 
     def _finish(self, a: Active, exit_status: int | None) -> None:
@@ -164,12 +181,17 @@ class Launcher:
             return
         failures = state.get("failures", 0) + 1
         status = "failed" if failures >= self.sweep.max_attempts else "retry"
-        why = f"exit status {exit_status}" + ("" if has_results or exit_status else
-                                              ", results.json missing or short of the last epoch")
-        run_state.write_state(a.workdir, status=status, failures=failures, exit_status=exit_status,
-                              finished=time.time())
-        print(f"{status:<6} {a.run.name} ({why}; failure {failures} of {self.sweep.max_attempts}; "
-              f"log {state.get('log')})", flush=True)
+        why = f"exit status {exit_status}" + (
+            "" if has_results or exit_status else ", results.json missing or short of the last epoch"
+        )
+        run_state.write_state(
+            a.workdir, status=status, failures=failures, exit_status=exit_status, finished=time.time()
+        )
+        print(
+            f"{status:<6} {a.run.name} ({why}; failure {failures} of {self.sweep.max_attempts}; "
+            f"log {state.get('log')})",
+            flush=True,
+        )
 
     def stop(self, *_):
         self.stopping = True
@@ -221,8 +243,7 @@ class Launcher:
                 busy = {a.run.name for a in self.active}
                 for run, status, state in rows:  # adopt runs an earlier launcher left running
                     if status == "running" and run.name not in busy and state.get("slot") in self.slots:
-                        self.active.append(Active(run, self.sweep.workdir(run), state["slot"], None,
-                                                  int(state["pid"])))
+                        self.active.append(Active(run, self.sweep.workdir(run), state["slot"], None, int(state["pid"])))
                         busy.add(run.name)
                         print(f"adopt  {run.name} (pid {state['pid']} still running)", flush=True)
                 todo = [r for r, s, _ in rows if s in ("pending", "interrupted") and r.name not in busy]
@@ -243,8 +264,13 @@ class Launcher:
 
 def report_command(sweep: Sweep) -> list[str]:
     template = sweep.cfg.get("report_command", None) or (
-        "{python}", "-m", "rt_jax.report", "--workdirs={root}/runs", "--out_dir={root}/report",
-        "--compare_paper")
+        "{python}",
+        "-m",
+        "rt_jax.report",
+        "--workdirs={root}/runs",
+        "--out_dir={root}/report",
+        "--compare_paper",
+    )
     return [str(p).format(python=sys.executable, root=os.fspath(sweep.root)) for p in template]
 
 
@@ -255,8 +281,10 @@ def make_slots(sweep: Sweep, parallel: int):
             raise UserError(f"--parallel={parallel}: expected at least 1")
         return [f"local{i}" for i in range(parallel)], lambda argv, slot, name: argv
     if not os.fspath(sweep.root).startswith("gs://"):
-        raise UserError(f"--tpu_vms needs a sweep root on Cloud Storage (gs://...), where the "
-                        f"VMs write and this launcher reads; got {sweep.root}")
+        raise UserError(
+            f"--tpu_vms needs a sweep root on Cloud Storage (gs://...), where the "
+            f"VMs write and this launcher reads; got {sweep.root}"
+        )
     hosts.check_zone(_ZONE.value)
     for name in _TPU_VMS.value:
         hosts.check_name(name)
@@ -283,11 +311,12 @@ def main(argv):
         return 0
     slots, wrap = make_slots(sweep, _PARALLEL.value or int(_SWEEP.value.get("parallel", 1)))
     if _DRY_RUN.value:
-        print(f"sweep {_SWEEP.value.get('name', '')}: {len(sweep.runs)} runs in {sweep.root}/runs, "
-              f"slots {', '.join(slots)}")
+        print(
+            f"sweep {_SWEEP.value.get('name', '')}: {len(sweep.runs)} runs in {sweep.root}/runs, "
+            f"slots {', '.join(slots)}"
+        )
         for run in sweep.runs:  # the plan only: reads no state (--status does)
-            command = wrap(grid.command_for(run, sweep.cfg, os.fspath(sweep.workdir(run))), slots[0],
-                           run.name)
+            command = wrap(grid.command_for(run, sweep.cfg, os.fspath(sweep.workdir(run))), slots[0], run.name)
             print(f"{run.name}\n    {shlex.join(command)}")
         return 0
     sweep.check_root_writable()
@@ -295,17 +324,18 @@ def main(argv):
         for run, status, _ in sweep.statuses():
             if status == "failed":
                 run_state.write_state(sweep.workdir(run), status="retry", failures=0)
-    log_dir = _LOGS.value or (os.path.join("sweep_logs", _SWEEP.value.get("name", "sweep"))
-                              if os.fspath(sweep.root).startswith("gs://")
-                              else os.fspath(sweep.root / "logs"))
+    log_dir = _LOGS.value or (
+        os.path.join("sweep_logs", _SWEEP.value.get("name", "sweep"))
+        if os.fspath(sweep.root).startswith("gs://")
+        else os.fspath(sweep.root / "logs")
+    )
     left = Launcher(sweep, slots, wrap, log_dir, _POLL.value).run()
     counts = print_status(sweep)
     if left < 0:
         print("stopped; run the same command again to carry on", file=sys.stderr)
         return 130
     if left:
-        print(f"{left} runs not done (failed runs: see their logs; --retry_failed tries again)",
-              file=sys.stderr)
+        print(f"{left} runs not done (failed runs: see their logs; --retry_failed tries again)", file=sys.stderr)
         return 1
     if _REPORT.value and counts["done"]:
         command = report_command(sweep)

@@ -14,6 +14,7 @@ ACTION is one of:
 
 Every gcloud command is printed before it runs; --dry_run only prints them.
 """
+
 import json
 import os
 import pathlib
@@ -37,24 +38,23 @@ _PLATFORM = flags.DEFINE_enum("platform", "tpu", sorted(hosts.PLATFORMS), "Kind 
 _NAME = flags.DEFINE_string("name", None, "VM (TPU node) name.")
 _ZONE = flags.DEFINE_string("zone", None, "Compute Engine zone, e.g. us-central2-b.")
 _PROJECT = flags.DEFINE_string("project", "", "Google Cloud project (default: gcloud's).")
-_ACCEL = flags.DEFINE_string("accelerator_type", None,
-                             "create: TPU type (v4-8, v5litepod-16, ...) or GPU type (nvidia-l4).")
-_RUNTIME = flags.DEFINE_string("runtime_version", "",
-                               "create (TPU): software version; default matches the TPU generation.")
+_ACCEL = flags.DEFINE_string(
+    "accelerator_type", None, "create: TPU type (v4-8, v5litepod-16, ...) or GPU type (nvidia-l4)."
+)
+_RUNTIME = flags.DEFINE_string(
+    "runtime_version", "", "create (TPU): software version; default matches the TPU generation."
+)
 _SPOT = flags.DEFINE_bool("spot", False, "create: spot (preemptible) capacity.")
 _QUEUED = flags.DEFINE_bool("queued", False, "TPU: create and delete through a queued resource.")
-_VALID_UNTIL = flags.DEFINE_string("valid_until", "",
-                                   "create --queued: give up waiting after this long, e.g. 6h.")
+_VALID_UNTIL = flags.DEFINE_string("valid_until", "", "create --queued: give up waiting after this long, e.g. 6h.")
 _MACHINE = flags.DEFINE_string("machine_type", "", "create (GPU): machine type, e.g. g2-standard-8.")
 _GPU_COUNT = flags.DEFINE_integer("gpu_count", 1, "create (GPU): GPUs on the VM.")
 _IMAGE = flags.DEFINE_string("image_family", "", "create (GPU): Deep Learning VM image family.")
 _REPO = flags.DEFINE_string("repo_dir", str(REPO_ROOT), "sync: local checkout to copy.")
 _REMOTE = flags.DEFINE_string("remote_dir", "rt_jax", "Checkout directory on the workers.")
 _COMMAND = flags.DEFINE_string("command", None, "run: shell command, run in --remote_dir.")
-_NUM_WORKERS = flags.DEFINE_integer("num_workers", 0,
-                                    "run: hosts in the slice (0: ask gcloud describe).")
-_LOGS = flags.DEFINE_string("worker_logs", "launch_logs",
-                             "run: per-worker logs go to WORKER_LOGS/NAME/worker<i>.log.")
+_NUM_WORKERS = flags.DEFINE_integer("num_workers", 0, "run: hosts in the slice (0: ask gcloud describe).")
+_LOGS = flags.DEFINE_string("worker_logs", "launch_logs", "run: per-worker logs go to WORKER_LOGS/NAME/worker<i>.log.")
 _POLL = flags.DEFINE_float("poll_seconds", 30.0, "watch: seconds between state checks.")
 _TIMEOUT = flags.DEFINE_float("timeout_s", 3600.0, "watch: give up after this many seconds.")
 _GCLOUD = flags.DEFINE_string("gcloud", "gcloud", "gcloud executable.")
@@ -65,13 +65,12 @@ FAILED_STATES = {"FAILED", "SUSPENDED", "PREEMPTED", "TERMINATED", "STOPPED"}
 
 def pack_checkout(repo_dir: str, out_path: str) -> int:
     """Writes a .tar.gz of the files git tracks or does not ignore; returns how many."""
-    listing = subprocess.run(["git", "-C", repo_dir, "ls-files", "-z", "-co", "--exclude-standard"],
-                             capture_output=True)
+    listing = subprocess.run(
+        ["git", "-C", repo_dir, "ls-files", "-z", "-co", "--exclude-standard"], capture_output=True
+    )
     if listing.returncode != 0:
-        raise UserError(f"--repo_dir={repo_dir}: not a git checkout "
-                        f"({listing.stderr.decode().strip()})")
-    names = [n for n in listing.stdout.decode().split("\0")
-             if n and os.path.isfile(os.path.join(repo_dir, n))]
+        raise UserError(f"--repo_dir={repo_dir}: not a git checkout ({listing.stderr.decode().strip()})")
+    names = [n for n in listing.stdout.decode().split("\0") if n and os.path.isfile(os.path.join(repo_dir, n))]
     with tarfile.open(out_path, "w:gz") as tar:
         for name in names:
             tar.add(os.path.join(repo_dir, name), arcname=name)
@@ -81,22 +80,24 @@ def pack_checkout(repo_dir: str, out_path: str) -> int:
 def sync(host, shell: Shell) -> None:
     if shell.dry_run:
         archive = "/tmp/rt_jax_code.tar.gz"
-        print(f"# would pack the files git tracks or does not ignore in {_REPO.value} into "
-              f"{archive}", flush=True)
+        print(f"# would pack the files git tracks or does not ignore in {_REPO.value} into {archive}", flush=True)
     else:
         archive = os.path.join(tempfile.mkdtemp(prefix="rt_jax_sync_"), "rt_jax_code.tar.gz")
         count = pack_checkout(_REPO.value, archive)
         print(f"# packed {count} files of {_REPO.value} into {archive}", flush=True)
     remote = _REMOTE.value
     shell.run(host.scp(archive, "rt_jax_code.tar.gz"))
-    shell.run(host.ssh(f"mkdir -p {remote} && tar -xzf rt_jax_code.tar.gz -C {remote} "
-                       "&& rm rt_jax_code.tar.gz"))
+    shell.run(host.ssh(f"mkdir -p {remote} && tar -xzf rt_jax_code.tar.gz -C {remote} && rm rt_jax_code.tar.gz"))
 
 
 def install(host, shell: Shell) -> None:
     sync(host, shell)
-    shell.run(host.ssh(f"cd {_REMOTE.value} && python3 -m pip install -U pip && "
-                       f"python3 -m pip install -e '.[{host.install_extra}]'"))
+    shell.run(
+        host.ssh(
+            f"cd {_REMOTE.value} && python3 -m pip install -U pip && "
+            f"python3 -m pip install -e '.[{host.install_extra}]'"
+        )
+    )
 
 
 def count_workers(host, shell: Shell) -> int:
@@ -119,8 +120,7 @@ def run_on_workers(host, shell: Shell) -> int:
     workers = count_workers(host, shell)
     remote_command = f"cd {_REMOTE.value} && {_COMMAND.value}"
     log_dir = os.path.join(_LOGS.value, host.name)
-    jobs = [(host.ssh(remote_command, worker=str(i)), os.path.join(log_dir, f"worker{i}.log"))
-            for i in range(workers)]
+    jobs = [(host.ssh(remote_command, worker=str(i)), os.path.join(log_dir, f"worker{i}.log")) for i in range(workers)]
     statuses = shell.run_parallel(jobs)
     for i, status in enumerate(statuses):
         print(f"worker {i}: exit status {status}, log {jobs[i][1]}", flush=True)
@@ -158,12 +158,17 @@ def main(argv):
         gcloud = _GCLOUD.value
     else:
         gcloud = find_binary(_GCLOUD.value)
-    host = hosts.PLATFORMS[_PLATFORM.value](gcloud, _NAME.value, _ZONE.value, _PROJECT.value,
-                                            _QUEUED.value)
+    host = hosts.PLATFORMS[_PLATFORM.value](gcloud, _NAME.value, _ZONE.value, _PROJECT.value, _QUEUED.value)
     if action == "create":
-        command = host.create(_ACCEL.value, runtime_version=_RUNTIME.value, spot=_SPOT.value,
-                              valid_until=_VALID_UNTIL.value, machine_type=_MACHINE.value,
-                              gpu_count=_GPU_COUNT.value, image_family=_IMAGE.value)
+        command = host.create(
+            _ACCEL.value,
+            runtime_version=_RUNTIME.value,
+            spot=_SPOT.value,
+            valid_until=_VALID_UNTIL.value,
+            machine_type=_MACHINE.value,
+            gpu_count=_GPU_COUNT.value,
+            image_family=_IMAGE.value,
+        )
         shell.run(command)
     elif action == "watch":
         return watch(host, shell)

@@ -1,4 +1,5 @@
 """Running absl apps so that user errors print one line and no traceback."""
+
 import sys
 from typing import Callable, Sequence
 
@@ -35,7 +36,9 @@ def run_main(main: Callable[[Sequence[str]], int | None]) -> None:
             # ml_collections' message spans lines; its last one names the file and the reason
             message = f"--config: {str(e).strip().splitlines()[-1].strip()}"
         except (AttributeError, KeyError) as e:  # ml_collections: override of a field the config lacks
-            message = f"unknown config field {str(e).strip(chr(34))} in a --config.* flag; check the config file's fields"
+            message = (
+                f"unknown config field {str(e).strip(chr(34))} in a --config.* flag; check the config file's fields"
+            )
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
 

@@ -10,8 +10,10 @@ No network, a few minutes on 2 CPU cores:
 5. a table of accuracy and wall time, printed and saved (demo_results.md / .json in --out_dir).
 
 Re-running with the same --out_dir reuses finished runs; an unfinished one trains again from
-its start (the demo checkpoints only its last epoch); nothing already written is replaced. Delete the folder to start over.
+its start (the demo checkpoints only its last epoch); nothing already written is replaced.
+Delete the folder to start over.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,6 +56,7 @@ class Row:
 
 # ---- the steps --------------------------------------------------------------------------------
 
+
 def make_task(config, out: pathlib.Path):
     """The synthetic task's files under out/data (a data_dir like ../shared/data)."""
     from rt_jax.tasks import synthetic
@@ -77,8 +80,17 @@ def fill_teacher_cache(config, out: pathlib.Path, problems, train, degrees) -> d
     stats = {}
     for temperature, count in ((0.0, 1), (0.7, max(degrees, default=0))):
         if count:
-            generate_rationales(store, teacher, synthetic.TASK_NAME, examples, config.teacher, count, temperature,
-                                seed=config.seed, progress=False)
+            generate_rationales(
+                store,
+                teacher,
+                synthetic.TASK_NAME,
+                examples,
+                config.teacher,
+                count,
+                temperature,
+                seed=config.seed,
+                progress=False,
+            )
             method = "zs_cot" if temperature == 0 else "zs_cot_t70"
             records = store.read(config.teacher, method, synthetic.TASK_NAME)
             stats[method] = 100.0 * sum(r.correct for r in records) / len(records)
@@ -97,9 +109,18 @@ def make_student(config, out: pathlib.Path) -> pathlib.Path:
         return directory
     d, tok = config.demo, ByteTokenizer()
     hf_config = transformers.GPT2Config(
-        vocab_size=tok.vocab_size, n_positions=d.n_positions, n_embd=d.n_embd, n_layer=d.n_layer, n_head=d.n_head,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        vocab_size=tok.vocab_size,
+        n_positions=d.n_positions,
+        n_embd=d.n_embd,
+        n_layer=d.n_layer,
+        n_head=d.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     loaded = models.from_config(hf_config, seed=config.seed, tokenizer=tok, position_embedding=d.position_embedding)
     models.save_pretrained(loaded, directory)
     return directory
@@ -108,8 +129,11 @@ def make_student(config, out: pathlib.Path) -> pathlib.Path:
 def run_config(config, method: str, out: pathlib.Path, student_dir: pathlib.Path):
     c = config.copy_and_resolve_references()
     demo_defaults = load_demo_config(method)
-    c.method, c.num_rationales, c.eval.max_new_tokens = method, demo_defaults.num_rationales, \
-        demo_defaults.eval.max_new_tokens
+    c.method, c.num_rationales, c.eval.max_new_tokens = (
+        method,
+        demo_defaults.num_rationales,
+        demo_defaults.eval.max_new_tokens,
+    )
     c.data_dir, c.teacher_cache_dir, c.model_path = str(out / "data"), str(out / "teacher_cache"), str(student_dir)
     return c
 
@@ -137,8 +161,16 @@ def run_method(config, workdir: pathlib.Path) -> Row:
     else:
         results = loop.train(config, workdir, loaded=loaded, data=data, evaluate_fn=evaluate.epoch_evaluator)
     last = results["epochs"][-1]
-    return Row(config.method, title(config.method), num_pairs, results["final"]["accuracy"], last["num_test"],
-               results["wall_time_s"], None if reused else _cpu_seconds() - cpu_start, reused)
+    return Row(
+        config.method,
+        title(config.method),
+        num_pairs,
+        results["final"]["accuracy"],
+        last["num_test"],
+        results["wall_time_s"],
+        None if reused else _cpu_seconds() - cpu_start,
+        reused,
+    )
 
 
 def _cost(method: str) -> int:
@@ -161,7 +193,8 @@ def _run_all(jobs: dict, workers: int, say):
 
     # spawn: a forked child would inherit this process's JAX runtime and threads
     pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_set_up_worker)
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_set_up_worker
+    )
     with pool:
         futures = []
         for method in sorted(jobs, key=_cost, reverse=True):
@@ -200,17 +233,24 @@ def _finished(results_path: pathlib.Path) -> bool:
 
 # ---- the table --------------------------------------------------------------------------------
 
+
 def markdown(rows, teacher_stats: dict, config) -> str:
     d = config.demo
-    lines = [f"Fine-tune-CoT demo: {config.task}, {d.num_train} training / {d.num_test} test questions, "
-             f"{d.n_layer}-layer byte-level GPT-2 (d_model {d.n_embd}, {d.position_embedding} positions) "
-             f"from scratch, ~{d.steps} steps of {config.train.batch_size}.",
-             ""]
+    lines = [
+        f"Fine-tune-CoT demo: {config.task}, {d.num_train} training / {d.num_test} test questions, "
+        f"{d.n_layer}-layer byte-level GPT-2 (d_model {d.n_embd}, {d.position_embedding} positions) "
+        f"from scratch, ~{d.steps} steps of {config.train.batch_size}.",
+        "",
+    ]
     if teacher_stats:
-        shares = ", ".join(f"{v:.1f}% of {'greedy' if k == 'zs_cot' else 'temperature-0.7'} rationales"
-                           for k, v in teacher_stats.items())
-        lines += [f"Rule-based teacher (error rate {d.error_rate}): correct on {shares}; "
-                  "only correct ones are trained on.", ""]
+        shares = ", ".join(
+            f"{v:.1f}% of {'greedy' if k == 'zs_cot' else 'temperature-0.7'} rationales"
+            for k, v in teacher_stats.items()
+        )
+        lines += [
+            f"Rule-based teacher (error rate {d.error_rate}): correct on {shares}; only correct ones are trained on.",
+            "",
+        ]
     lines += ["| method | training examples | accuracy (%) | wall time (s) | CPU time (s) |", "|---|---|---|---|---|"]
     for r in rows:
         cpu = "reused" if r.cpu_time_s is None else f"{r.cpu_time_s:.0f}"
@@ -241,7 +281,10 @@ def run_demo(config, out_dir, methods=METHODS, stream=sys.stdout, workers: int =
     degrees = [diverse_degree(m) for m in methods if diverse_degree(m)]
     if any(m != "zs" and m != "ft" for m in methods):
         teacher_stats = fill_teacher_cache(config, out, problems, train, degrees)
-        say(f"teacher cache {out / 'teacher_cache'}: " + ", ".join(f"{k} {v:.1f}% correct" for k, v in teacher_stats.items()))
+        say(
+            f"teacher cache {out / 'teacher_cache'}: "
+            + ", ".join(f"{k} {v:.1f}% correct" for k, v in teacher_stats.items())
+        )
     else:
         teacher_stats = {}
     student_dir = make_student(config, out)
@@ -253,9 +296,18 @@ def run_demo(config, out_dir, methods=METHODS, stream=sys.stdout, workers: int =
     rows = [done[m] for m in methods]
     table = markdown(rows, teacher_stats, config)
     (out / "demo_results.md").write_text(table, encoding="utf-8")
-    (out / "demo_results.json").write_text(json.dumps(
-        {"rows": [dataclasses.asdict(r) for r in rows], "teacher_correct_percent": teacher_stats,
-         "total_wall_time_s": time.perf_counter() - start}, indent=2) + "\n", encoding="utf-8")
+    (out / "demo_results.json").write_text(
+        json.dumps(
+            {
+                "rows": [dataclasses.asdict(r) for r in rows],
+                "teacher_correct_percent": teacher_stats,
+                "total_wall_time_s": time.perf_counter() - start,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print("\n" + table, file=stream, flush=True)
     say(f"done; table saved to {out / 'demo_results.md'}")
     return rows
@@ -278,8 +330,12 @@ def define_flags():
     config_flags.DEFINE_config_file("config", str(DEMO_CONFIG), "Demo config (sizes, steps, teacher error rate).")
     flags.DEFINE_string("out_dir", "demo_out", "Where the demo's data, teacher cache, runs and table go.")
     flags.DEFINE_list("methods", list(METHODS), "Methods to run, in table order.")
-    flags.DEFINE_integer("workers", 2, "Methods trained at once, each in its own one-thread process "
-                         "(2 suits 2 CPU cores; 1 runs them one after the other).")
+    flags.DEFINE_integer(
+        "workers",
+        2,
+        "Methods trained at once, each in its own one-thread process "
+        "(2 suits 2 CPU cores; 1 runs them one after the other).",
+    )
 
 
 def main(argv):

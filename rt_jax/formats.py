@@ -11,6 +11,7 @@ the original ends targets with " END" (`STOP_PHRASE`) and stops generation there
     fmt.prompt == "2+3? ###";  fmt.target == " 2+3=5. --> 5"
     score(task, completion, gold, answer_prefix=answer_prefix("ft_cot"))
 """
+
 import dataclasses
 import functools
 import json
@@ -39,31 +40,44 @@ MT_SUFFIX = "_mt"
 class Template:
     """Format strings over {question}, {answer}, {rationale}; a target of None means the
     template is for inference only. `answer_prefix` is what scoring looks for."""
+
     name: str
     decoder: tuple[str, str | None] | None
     encoder_decoder: tuple[str, str | None] | None
     answer_prefix: str | None = None
 
 
-TEMPLATES: dict[str, Template] = {t.name: t for t in [
-    # Zero-shot: the encoder-decoder prompt follows the SQuAD format T5 was trained with.
-    Template("zs", ("Q: {question}\n\nA:", None), ("question: {question}", None)),
-    Template("ft_token", ("{question} ###", " {answer}"), ("{question}", "{answer}")),
-    Template("ft_natural", ("Q: {question}\n\nA:", " {answer}"), ("Q: {question}", "{answer}")),
-    Template("ft_cot_token", ("{question} ###", " {rationale} --> {answer}"),
-             ("{question}", "{rationale} --> {answer}"), answer_prefix="-->"),
-    # The original scores this template with "Therefore, the answer is" (with a comma), which its
-    # own target never contains, so every prediction fell back to the last candidate; we use the
-    # target's own words. Decoder-only, as in the original.
-    Template("ft_cot_natural", ("Q: {question}\n\nA: Let's think step by step.\n\n",
-                                " {rationale}\n\nTherefore the answer is {answer}"), None,
-             answer_prefix="Therefore the answer is"),
-    # Multi-task training (Hsieh et al. 2023, "Distilling Step-by-Step"): the task prefix tells
-    # the student which output to produce; at test time it is prompted with [label] and answers
-    # directly. Decoder-only students also get ft's " ###" so they know where the question ends.
-    Template(MT_LABEL, ("[label] {question} ###", " {answer}"), ("[label] {question}", "{answer}")),
-    Template(MT_RATIONALE, ("[rationale] {question} ###", " {rationale}"), ("[rationale] {question}", "{rationale}")),
-]}
+TEMPLATES: dict[str, Template] = {
+    t.name: t
+    for t in [
+        # Zero-shot: the encoder-decoder prompt follows the SQuAD format T5 was trained with.
+        Template("zs", ("Q: {question}\n\nA:", None), ("question: {question}", None)),
+        Template("ft_token", ("{question} ###", " {answer}"), ("{question}", "{answer}")),
+        Template("ft_natural", ("Q: {question}\n\nA:", " {answer}"), ("Q: {question}", "{answer}")),
+        Template(
+            "ft_cot_token",
+            ("{question} ###", " {rationale} --> {answer}"),
+            ("{question}", "{rationale} --> {answer}"),
+            answer_prefix="-->",
+        ),
+        # The original scores this template with "Therefore, the answer is" (with a comma), which its
+        # own target never contains, so every prediction fell back to the last candidate; we use the
+        # target's own words. Decoder-only, as in the original.
+        Template(
+            "ft_cot_natural",
+            ("Q: {question}\n\nA: Let's think step by step.\n\n", " {rationale}\n\nTherefore the answer is {answer}"),
+            None,
+            answer_prefix="Therefore the answer is",
+        ),
+        # Multi-task training (Hsieh et al. 2023, "Distilling Step-by-Step"): the task prefix tells
+        # the student which output to produce; at test time it is prompted with [label] and answers
+        # directly. Decoder-only students also get ft's " ###" so they know where the question ends.
+        Template(MT_LABEL, ("[label] {question} ###", " {answer}"), ("[label] {question}", "{answer}")),
+        Template(
+            MT_RATIONALE, ("[rationale] {question} ###", " {rationale}"), ("[rationale] {question}", "{rationale}")
+        ),
+    ]
+}
 
 # Paper method names -> template (diverse reasoning `ft_cot_t70_<D>aug` uses ft_cot's).
 METHOD_TEMPLATES = {"zs": "zs", "zs_cot": "zs_cot", "fs_cot": "fs_cot", "ft": "ft_token", "ft_cot": "ft_cot_token"}
@@ -95,8 +109,10 @@ def template_name(method: str) -> str:
     if method in TEMPLATES or method in ("zs_cot", "fs_cot"):
         return method
     known = sorted(set(METHOD_TEMPLATES) | set(TEMPLATES))
-    raise UserError(f"unknown method or template {method!r}; expected one of {', '.join(known)} or ft_cot_t70_<D>aug, "
-                    "each CoT method also as <method>_mt (multi-task)")
+    raise UserError(
+        f"unknown method or template {method!r}; expected one of {', '.join(known)} or ft_cot_t70_<D>aug, "
+        "each CoT method also as <method>_mt (multi-task)"
+    )
 
 
 def is_multitask(method: str) -> bool:
@@ -118,15 +134,24 @@ def _check_model_type(model_type: str) -> None:
         raise UserError(f"unknown model type {model_type!r}; expected one of {', '.join(MODEL_TYPES)}")
 
 
-def format_example(method: str, model_type: str, question: str, answer: str | None = None,
-                   rationale: str | None = None, *, stop_phrase: bool = False) -> Formatted:
+def format_example(
+    method: str,
+    model_type: str,
+    question: str,
+    answer: str | None = None,
+    rationale: str | None = None,
+    *,
+    stop_phrase: bool = False,
+) -> Formatted:
     """Prompt (and target, when an answer is given) of a zs / ft / ft_cot style template.
     Zero-shot-CoT and Few-shot-CoT prompts: `zs_cot_*_prompt`, `fs_cot_prompt`."""
     _check_model_type(model_type)
     name = template_name(method)
     if name not in TEMPLATES:
-        raise UserError(f"method {method!r} is prompted with zs_cot_reasoning_prompt / zs_cot_answer_prompt / "
-                        "fs_cot_prompt, not format_example")
+        raise UserError(
+            f"method {method!r} is prompted with zs_cot_reasoning_prompt / zs_cot_answer_prompt / "
+            "fs_cot_prompt, not format_example"
+        )
     formats = getattr(TEMPLATES[name], model_type)
     if formats is None:
         raise UserError(f"template {name} has no {model_type} form; expected a {DECODER} student")
@@ -157,8 +182,10 @@ def _few_shot_prompts(path: str) -> dict:
     try:
         data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{path}: few-shot prompt file not found; expected reasoning-teacher's "
-                        "few_shot_cot_prompts.json under <data_dir>/splits/") from None
+        raise UserError(
+            f"{path}: few-shot prompt file not found; expected reasoning-teacher's "
+            "few_shot_cot_prompts.json under <data_dir>/splits/"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, dict):
@@ -172,8 +199,10 @@ def fs_cot_exemplars(task: str, data_dir) -> str:
     path = pathlib.Path(data_dir) / "splits" / "few_shot_cot_prompts.json"
     entry = _few_shot_prompts(str(path)).get(task)
     if not isinstance(entry, dict) or not isinstance(entry.get("prompt"), str):
-        raise UserError(f"{path}: no Few-shot-CoT prompt for {task}; expected an entry "
-                        '{"prompt": str, ...} (the paper has none for tracking_shuffled_objects)')
+        raise UserError(
+            f"{path}: no Few-shot-CoT prompt for {task}; expected an entry "
+            '{"prompt": str, ...} (the paper has none for tracking_shuffled_objects)'
+        )
     return entry["prompt"]
 
 

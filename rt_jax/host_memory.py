@@ -6,6 +6,7 @@ unmaps it when the step ends, so every step page-faults the block in and zeroes 
 page faults and ~2 s of kernel time in a 11 s step on 2 cores. With one malloc arena, no mmap
 and no trimming, the block is allocated once and reused by every later step.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -35,5 +36,6 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     # -1 as the trim threshold disables trimming (mallopt(3)).
-    return all(mallopt(param, value) == 1
-               for param, value in ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1)))
+    return all(
+        mallopt(param, value) == 1 for param, value in ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1))
+    )

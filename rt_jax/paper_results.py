@@ -5,6 +5,7 @@ The CSV names students by family and size (`gpt2`, `355M`) and diverse reasoning
 (`gpt2-medium`) and diverse reasoning by its degree (`ft_cot_t70_8aug`). This module maps one
 onto the other.
 """
+
 from __future__ import annotations
 
 import csv
@@ -59,9 +60,11 @@ def load_paper_results() -> tuple[PaperResult, ...]:
     text = importlib.resources.files("rt_jax").joinpath("resources/paper_results.csv").read_text("utf-8")
     rows = csv.DictReader(text.splitlines())
     return tuple(
-        PaperResult(r["student_family"], r["method"], r["size"], r["task"],
-                    float(r["accuracy"]) if r["accuracy"] else None)
-        for r in rows)
+        PaperResult(
+            r["student_family"], r["method"], r["size"], r["task"], float(r["accuracy"]) if r["accuracy"] else None
+        )
+        for r in rows
+    )
 
 
 @functools.cache

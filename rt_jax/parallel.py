@@ -4,13 +4,15 @@ Models name the axes of their parameters with logical names (`rt_jax.models.logi
 this module maps those names to the mesh axes (data, fsdp, tensor). Changing the
 parallelism of a run means changing the mesh sizes or the rules table, never model code.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from rt_jax.errors import UserError
 
@@ -40,10 +42,15 @@ def mesh_shape(mesh_config: Mapping[str, int], num_devices: int) -> tuple[int, i
     known = int(np.prod([s for s in sizes if s != -1]))
     if fill:
         if num_devices % known:
-            raise UserError(f"config.mesh {dict(zip(MESH_AXES, sizes))}: {num_devices} devices are not divisible by {known}")
+            raise UserError(
+                f"config.mesh {dict(zip(MESH_AXES, sizes))}: {num_devices} devices are not divisible by {known}"
+            )
         sizes[fill[0]] = num_devices // known
     if int(np.prod(sizes)) > num_devices:
-        raise UserError(f"config.mesh {dict(zip(MESH_AXES, sizes))} needs {int(np.prod(sizes))} devices, only {num_devices} available")
+        raise UserError(
+            f"config.mesh {dict(zip(MESH_AXES, sizes))} needs {int(np.prod(sizes))} devices, "
+            f"only {num_devices} available"
+        )
     return tuple(sizes)  # a smaller mesh uses the first devices (e.g. 1 of 8 in tests)
 
 
@@ -55,6 +62,7 @@ def make_mesh(mesh_config: Mapping[str, int], devices: Sequence[jax.Device] | No
     if n == len(devices):
         try:  # topology-aware order on TPU/GPU; plain order elsewhere
             from jax.experimental import mesh_utils
+
             grid = mesh_utils.create_device_mesh(shape, devices=devices)
         except Exception:  # noqa: BLE001 - CPU and odd topologies
             grid = np.asarray(devices).reshape(shape)
@@ -102,6 +110,7 @@ def _is_axes_leaf(x) -> bool:
 def param_shardings(axes_tree, shapes_tree, mesh: Mesh, rules=LOGICAL_RULES):
     """NamedShardings for a params pytree from its logical axes and shapes (arrays or
     ShapeDtypeStructs)."""
+
     def one(axes, x):
         if len(axes) != len(x.shape):
             raise ValueError(f"logical axes {axes} do not match shape {x.shape}")
@@ -128,7 +137,8 @@ def check_batch_size(batch_size: int, mesh: Mesh, grad_accum_steps: int = 1, fla
     if micro % dp:
         raise UserError(
             f"{flag}={batch_size} (microbatch {micro}) is not divisible by the data-parallel size "
-            f"{dp} (mesh data={mesh.shape['data']} x fsdp={mesh.shape['fsdp']})")
+            f"{dp} (mesh data={mesh.shape['data']} x fsdp={mesh.shape['fsdp']})"
+        )
 
 
 def global_batch(local_batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:

@@ -9,6 +9,7 @@ seeds, and writes to --out_dir:
 - accuracy_vs_size.png: student size against accuracy, one panel per task, one line per method.
 - report.json: the aggregated numbers.
 """
+
 from __future__ import annotations
 
 import collections
@@ -51,6 +52,7 @@ Key = tuple[str, str, str]  # (method, student, task)
 
 # ---- reading --------------------------------------------------------------------------------
 
+
 def find_results(workdirs: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
     """results.json of each workdir, or of every run below it."""
     found = []
@@ -83,11 +85,14 @@ def aggregate(results: Sequence[dict], metric: str = "best") -> dict[Key, Cell]:
         accuracy = (r.get(metric) or {}).get("accuracy")
         if accuracy is not None:
             runs[(r["method"], r["student"], r["task"])].append(float(accuracy))
-    return {key: Cell(statistics.fmean(accs), len(accs), paper_results.paper_accuracy(key[1], key[0], key[2]))
-            for key, accs in runs.items()}
+    return {
+        key: Cell(statistics.fmean(accs), len(accs), paper_results.paper_accuracy(key[1], key[0], key[2]))
+        for key, accs in runs.items()
+    }
 
 
 # ---- ordering -------------------------------------------------------------------------------
+
 
 def method_rank(method: str) -> tuple:
     d = formats.diverse_degree(method)
@@ -125,6 +130,7 @@ def rows(cells: dict[Key, Cell]) -> list[tuple[str, str]]:
 
 # ---- tables ---------------------------------------------------------------------------------
 
+
 def format_cell(cell: Cell | None, compare_paper: bool) -> str:
     if cell is None:
         return "-"
@@ -137,8 +143,10 @@ def format_cell(cell: Cell | None, compare_paper: bool) -> str:
 def _grid(cells: dict[Key, Cell], compare_paper: bool) -> tuple[list[str], list[list[str]]]:
     tasks = columns(cells)
     header = ["method", "student"] + tasks
-    body = [[m, student_label(s)] + [format_cell(cells.get((m, s, t)), compare_paper) for t in tasks]
-            for m, s in rows(cells)]
+    body = [
+        [m, student_label(s)] + [format_cell(cells.get((m, s, t)), compare_paper) for t in tasks]
+        for m, s in rows(cells)
+    ]
     return header, body
 
 
@@ -155,14 +163,19 @@ def _latex_escape(text: str) -> str:
 
 def latex_table(cells: dict[Key, Cell], compare_paper: bool = False) -> str:
     header, body = _grid(cells, compare_paper)
-    lines = [r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}", r"\toprule",
-             " & ".join(map(_latex_escape, header)) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}",
+        r"\toprule",
+        " & ".join(map(_latex_escape, header)) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(map(_latex_escape, r)) + r" \\" for r in body]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
 # ---- plots ----------------------------------------------------------------------------------
+
 
 def _pyplot():
     import matplotlib
@@ -190,8 +203,9 @@ def size_series(cells: dict[Key, Cell]) -> dict[str, dict[str, list[tuple[float,
         size = student_size(student)
         if size is not None:
             series[task][method].append((size, cell.accuracy))
-    return {t: {m: sorted(v) for m, v in sorted(ms.items(), key=lambda i: method_rank(i[0]))}
-            for t, ms in series.items()}
+    return {
+        t: {m: sorted(v) for m, v in sorted(ms.items(), key=lambda i: method_rank(i[0]))} for t, ms in series.items()
+    }
 
 
 def plot_accuracy_vs_degree(cells: dict[Key, Cell], path: pathlib.Path) -> bool:
@@ -229,7 +243,7 @@ def plot_accuracy_vs_size(cells: dict[Key, Cell], path: pathlib.Path) -> bool:
         ax.set_xlabel("student parameters")
         ax.set_ylabel("accuracy (%)")
         ax.legend(fontsize="x-small")
-    for ax in list(axes.flat)[len(tasks):]:
+    for ax in list(axes.flat)[len(tasks) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -239,8 +253,10 @@ def plot_accuracy_vs_size(cells: dict[Key, Cell], path: pathlib.Path) -> bool:
 
 # ---- the command ----------------------------------------------------------------------------
 
-def build_report(workdirs: Sequence[str], out_dir: str | pathlib.Path, metric: str = "best",
-                 compare_paper: bool = False) -> dict[str, pathlib.Path]:
+
+def build_report(
+    workdirs: Sequence[str], out_dir: str | pathlib.Path, metric: str = "best", compare_paper: bool = False
+) -> dict[str, pathlib.Path]:
     """Writes the report files; returns {name: path} of those written."""
     if metric not in ("best", "final"):
         raise UserError(f"--metric={metric}: expected best or final")
@@ -252,9 +268,17 @@ def build_report(workdirs: Sequence[str], out_dir: str | pathlib.Path, metric: s
     written = {"markdown": out / "report.md", "latex": out / "report.tex", "json": out / "report.json"}
     written["markdown"].write_text(markdown_table(cells, compare_paper), encoding="utf-8")
     written["latex"].write_text(latex_table(cells, compare_paper), encoding="utf-8")
-    written["json"].write_text(json.dumps(
-        [{"method": m, "student": s, "task": t, "accuracy": c.accuracy, "num_runs": c.num_runs, "paper": c.paper}
-         for (m, s, t), c in sorted(cells.items())], indent=1) + "\n", encoding="utf-8")
+    written["json"].write_text(
+        json.dumps(
+            [
+                {"method": m, "student": s, "task": t, "accuracy": c.accuracy, "num_runs": c.num_runs, "paper": c.paper}
+                for (m, s, t), c in sorted(cells.items())
+            ],
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     if plot_accuracy_vs_degree(cells, out / "accuracy_vs_D.png"):
         written["accuracy_vs_D"] = out / "accuracy_vs_D.png"
     if plot_accuracy_vs_size(cells, out / "accuracy_vs_size.png"):

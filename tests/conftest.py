@@ -1,4 +1,5 @@
 """Shared test set-up: 8 fake CPU devices and the path of the real data."""
+
 import os
 import pathlib
 import socket

@@ -1,4 +1,5 @@
 """Command-line user errors: one `error:` line, exit 2, no traceback, from any working directory."""
+
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ def run_in(cwd, *args):
 def test_missing_config_file_is_one_line(tmp_path):
     out = run_in(tmp_path, "rt_jax.train", f"--config={tmp_path / 'nope.py'}", f"--workdir={tmp_path / 'w'}")
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.strip().splitlines() == [f"error: --config: [Errno 2] No such file or directory: '{tmp_path / 'nope.py'}'"]
+    assert out.stderr.strip().splitlines() == [
+        f"error: --config: [Errno 2] No such file or directory: '{tmp_path / 'nope.py'}'"
+    ]
 
 
 def test_train_default_config_is_found_outside_the_repository(tmp_path):

@@ -1,4 +1,5 @@
 """`python -m rt_jax.data` on the real data, checked against the split files themselves."""
+
 import json
 import subprocess
 import sys
@@ -43,12 +44,15 @@ def test_table_lists_every_task_and_the_missing_file(data_dir):
     assert lines[3].startswith("aqua: missing source file raw/deepmind_aqua/train.json: put it at")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--data_dir=DATA", "--tasks=multiarith,gsm9k"], "error: unknown task 'gsm9k'; expected one of: single_eq"),
-    ([], "error: --data_dir is required"),
-    (["--data_dir=/nonexistent"], "error: --data_dir=/nonexistent: not a folder"),
-    (["--data_dir=DATA", "--frobnicate"], "error: Unknown command line flag 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data_dir=DATA", "--tasks=multiarith,gsm9k"], "error: unknown task 'gsm9k'; expected one of: single_eq"),
+        ([], "error: --data_dir is required"),
+        (["--data_dir=/nonexistent"], "error: --data_dir=/nonexistent: not a folder"),
+        (["--data_dir=DATA", "--frobnicate"], "error: Unknown command line flag 'frobnicate'"),
+    ],
+)
 def test_user_errors_are_one_line_exit_2(args, message, data_dir):
     out = _run(*[a.replace("DATA", str(data_dir)) for a in args])
     assert out.returncode == 2

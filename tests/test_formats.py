@@ -1,5 +1,6 @@
 """Templates against the original strings (reasoning-teacher data/format.py, Kojima main.py),
 the few-shot prompt file and Kojima's Zero-shot-CoT logs."""
+
 import re
 
 import pytest
@@ -65,10 +66,10 @@ def test_zero_shot_cot_prompts_rebuild_kojima_logs(task, data_dir):
     assert len(blocks) == TASK_INFO[task].parts[-1].rows
     trigger = TASK_INFO[task].trigger
     for printed, answer_text in blocks:
-        question = printed[3:printed.index("\nA: Let's think step by step.")]
+        question = printed[3 : printed.index("\nA: Let's think step by step.")]
         reasoning_prompt = formats.zs_cot_reasoning_prompt(question)
         assert printed.startswith(reasoning_prompt)
-        rationale = printed[len(reasoning_prompt):printed.rindex(" " + trigger)]
+        rationale = printed[len(reasoning_prompt) : printed.rindex(" " + trigger)]
         assert formats.zs_cot_answer_prompt(task, reasoning_prompt, rationale) + answer_text == printed
 
 
@@ -96,8 +97,8 @@ def test_multitask_methods_are_prompted_for_direct_answers(data_dir):
 
 def test_diverse_degree_is_the_one_parser_of_method_names():
     from configs import methods
-    from rt_jax.data import pairs
     from rt_jax import paper_results
+    from rt_jax.data import pairs
 
     assert [formats.diverse_degree(m) for m in ("ft_cot_t70_1aug", "ft_cot_t70_64aug")] == [1, 64]
     for name in ("ft_cot", "ft_cot_t70_0aug", "ft_cot_t70_aug", "ft_cot_t70_8aug_mt", "xft_cot_t70_8aug"):

@@ -1,4 +1,5 @@
 """rt_jax.host_memory: freed blocks are reused without page faults once the setting is applied."""
+
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 block = libc.malloc(size); ctypes.memset(block, 1, size)
 print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
+
 
 def _probe(opt_out: bool):
     env = dict(os.environ)

@@ -1,4 +1,5 @@
 """Mesh construction and logical-axis rules on 8 fake CPU devices."""
+
 import jax
 import numpy as np
 import pytest

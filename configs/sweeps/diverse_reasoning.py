@@ -4,11 +4,21 @@ question (temperature 0.7), for every open-source student, on four tasks, seed 0
   python -m launch.sweep --sweep=configs/sweeps/diverse_reasoning.py \
       --sweep.root=gs://BUCKET/sweeps/diverse --sweep.tasks="('multiarith','svamp')"
 """
+
 import ml_collections
 
 # The open-source students of the paper's appendix tables (as in configs/sweeps/paper.py).
-STUDENTS = ("gpt2", "gpt2-medium", "gpt2-large", "t5-small", "t5-base", "t5-large",
-            "flan-t5-small", "flan-t5-base", "flan-t5-large")
+STUDENTS = (
+    "gpt2",
+    "gpt2-medium",
+    "gpt2-large",
+    "t5-small",
+    "t5-base",
+    "t5-large",
+    "flan-t5-small",
+    "flan-t5-base",
+    "flan-t5-large",
+)
 
 
 def get_config() -> ml_collections.ConfigDict:

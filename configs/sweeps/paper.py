@@ -8,15 +8,43 @@ and no Few-shot-CoT prompt for tracking_shuffled_objects.
 
   python -m launch.sweep --sweep=configs/sweeps/paper.py --sweep.root=gs://BUCKET/sweeps/paper
 """
+
 import ml_collections
 
-TASKS = ("single_eq", "addsub", "multiarith", "gsm8k", "aqua", "svamp", "date_understanding",
-         "tracking_shuffled_objects", "last_letter_concatenation", "coin_flip",
-         "commonsense_qa", "strategy_qa")
-STUDENTS = ("gpt2", "gpt2-medium", "gpt2-large", "t5-small", "t5-base", "t5-large",
-            "flan-t5-small", "flan-t5-base", "flan-t5-large")
-DIVERSE_8 = ("single_eq", "addsub", "date_understanding", "tracking_shuffled_objects",
-             "last_letter_concatenation", "coin_flip", "strategy_qa")
+TASKS = (
+    "single_eq",
+    "addsub",
+    "multiarith",
+    "gsm8k",
+    "aqua",
+    "svamp",
+    "date_understanding",
+    "tracking_shuffled_objects",
+    "last_letter_concatenation",
+    "coin_flip",
+    "commonsense_qa",
+    "strategy_qa",
+)
+STUDENTS = (
+    "gpt2",
+    "gpt2-medium",
+    "gpt2-large",
+    "t5-small",
+    "t5-base",
+    "t5-large",
+    "flan-t5-small",
+    "flan-t5-base",
+    "flan-t5-large",
+)
+DIVERSE_8 = (
+    "single_eq",
+    "addsub",
+    "date_understanding",
+    "tracking_shuffled_objects",
+    "last_letter_concatenation",
+    "coin_flip",
+    "strategy_qa",
+)
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -35,8 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
         dict(),  # the default axes: zs, ft and ft_cot everywhere
         dict(tasks=tuple(t for t in TASKS if t != "tracking_shuffled_objects"), methods=("fs_cot",)),
         dict(tasks=("multiarith", "svamp"), methods=("ft_cot_t70_{D}aug",), num_rationales=(64,)),
-        dict(tasks=DIVERSE_8,
-             methods=("ft_cot_t70_{D}aug",), num_rationales=(8,)),
+        dict(tasks=DIVERSE_8, methods=("ft_cot_t70_{D}aug",), num_rationales=(8,)),
     ]
     c.overrides = {}
     return c

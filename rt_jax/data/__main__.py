@@ -6,6 +6,7 @@ train.json) is reported with what it has and one line saying which file to get a
 `--tfds_dir=DIR` also writes each task as the TFDS dataset `rt_jax_tasks/<task>` (array_record,
 for `tfds.data_source`). `--json` prints `{task: {"size": n, "train": n, "test": n}}`, plus `"missing"` and the paper's
 sizes (`"paper"`) for an incomplete task."""
+
 import contextlib
 import json
 import pathlib
@@ -21,10 +22,16 @@ from rt_jax.tasks import TASKS, load_dataset, load_split, task_info
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with raw/ and splits/ (e.g. ../shared/data).")
 _JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of the table.")
 _TASKS = flags.DEFINE_list("tasks", list(TASKS), "Comma-separated task keys.")
-_DOWNLOAD = flags.DEFINE_bool("download", False, "Fetch missing source files from their public origin "
-                                                 "into --cache_dir (checked against pinned checksums).")
-_TFDS_DIR = flags.DEFINE_string("tfds_dir", None, "Also build the selected tasks as the TFDS dataset "
-                                                "rt_jax_tasks/<task> (array_record) under this folder.")
+_DOWNLOAD = flags.DEFINE_bool(
+    "download",
+    False,
+    "Fetch missing source files from their public origin into --cache_dir (checked against pinned checksums).",
+)
+_TFDS_DIR = flags.DEFINE_string(
+    "tfds_dir",
+    None,
+    "Also build the selected tasks as the TFDS dataset rt_jax_tasks/<task> (array_record) under this folder.",
+)
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Download cache (default ~/.cache/rt_jax or $RT_JAX_CACHE).")
 
 
@@ -37,8 +44,10 @@ def summarize(task: str, data_dir, cache_dir=None, download: bool = False) -> di
         summary["missing"] = list(ds.missing)
         summary["paper"] = {"size": ds.size, "train": len(split.train), "test": len(split.test)}
     built = {p.replace("\\", "/") for p in ds.source_files}
-    summary["sources"] = [part.path + ("" if any(b.endswith(part.path) for b in built) else " (missing)")
-                          for part in task_info(task).parts]
+    summary["sources"] = [
+        part.path + ("" if any(b.endswith(part.path) for b in built) else " (missing)")
+        for part in task_info(task).parts
+    ]
     return summary
 
 
@@ -47,11 +56,15 @@ def _table(summaries: dict[str, dict]) -> str:
         return f"{s[key]} of {s['paper'][key]}" if "paper" in s and s[key] != s["paper"][key] else str(s[key])
 
     rows = [("task", "size", "train", "test", "source files")]
-    rows += [(task, count(s, "size"), count(s, "train"), count(s, "test"), ", ".join(s["sources"]))
-             for task, s in summaries.items()]
+    rows += [
+        (task, count(s, "size"), count(s, "train"), count(s, "test"), ", ".join(s["sources"]))
+        for task, s in summaries.items()
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r[:4], widths)))
-             + "  " + r[4] for r in rows]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r[:4], widths))) + "  " + r[4]
+        for r in rows
+    ]
     for task, s in summaries.items():
         lines += [f"{task}: {m}" for m in s.get("missing", [])]
     return "\n".join(lines)
@@ -61,8 +74,9 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}; expected only flags")
     if _DATA_DIR.value is None and not _DOWNLOAD.value:
-        raise UserError("--data_dir is required (a folder with raw/ and splits/, e.g. ../shared/data), "
-                        "or pass --download")
+        raise UserError(
+            "--data_dir is required (a folder with raw/ and splits/, e.g. ../shared/data), or pass --download"
+        )
     if _DATA_DIR.value is not None and not pathlib.Path(_DATA_DIR.value).is_dir():
         raise UserError(f"--data_dir={_DATA_DIR.value}: not a folder; expected one with raw/ and splits/")
     summaries = {task: summarize(task, _DATA_DIR.value, _CACHE_DIR.value, _DOWNLOAD.value) for task in _TASKS.value}

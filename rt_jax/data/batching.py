@@ -10,6 +10,7 @@ A batch is a dict of int32 numpy arrays [B_local, L] (see BUILD_NOTES "Training 
 Order is a pure function of (seed, epoch, step): every host computes the same global plan from
 the example lengths and builds only its own rows (rows [p*B/P, (p+1)*B/P) of each global batch).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -239,5 +240,10 @@ def token_slots(it: BatchIterator, epoch: int = 0) -> dict[str, float]:
         width, target_width = it._widths(it.global_rows(epoch, step))
         slots += it.batch_size * (width + target_width)
     real = int(it.lengths.sum())
-    return {"slots": slots, "real_tokens": real, "padding_fraction": 1.0 - real / slots,
-            "steps": it.steps_per_epoch, "examples_per_step": len(it.examples) / it.steps_per_epoch}
+    return {
+        "slots": slots,
+        "real_tokens": real,
+        "padding_fraction": 1.0 - real / slots,
+        "steps": it.steps_per_epoch,
+        "examples_per_step": len(it.examples) / it.steps_per_epoch,
+    }

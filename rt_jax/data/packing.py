@@ -4,6 +4,7 @@ Encoder-decoder examples have two lengths (encoder tokens, decoder tokens) and g
 only where both fit. The search for the first row with room is one vectorised numpy scan per
 example, so packing tens of thousands of examples takes well under a second.
 """
+
 from __future__ import annotations
 
 from typing import Sequence

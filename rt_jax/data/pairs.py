@@ -11,6 +11,7 @@
 The target's answer is always the dataset's gold answer (as the reference does); the rationale
 is the teacher's reasoning completion. Formatting is rt_jax.formats'.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,8 +58,10 @@ def rationale_source(method: str) -> RationaleSource | None:
     degree = formats.diverse_degree(method)
     if degree is not None:
         return RationaleSource(DIVERSE_TEACHER_METHOD, degree)
-    raise UserError(f"--config.method={method!r}: expected ft, ft_cot or ft_cot_t70_<D>aug "
-                    "(or ft_cot_mt / ft_cot_t70_<D>aug_mt) for training")
+    raise UserError(
+        f"--config.method={method!r}: expected ft, ft_cot or ft_cot_t70_<D>aug "
+        "(or ft_cot_mt / ft_cot_t70_<D>aug_mt) for training"
+    )
 
 
 def model_type(is_encoder_decoder: bool) -> str:
@@ -85,8 +88,10 @@ def multitask_repeats(weight: float) -> tuple[int, int]:
     tokens), so a weight is realised by repeating examples, not by scaling mask values."""
     frac = fractions.Fraction(weight).limit_denominator(8) if weight > 0 else fractions.Fraction(0)
     if weight <= 0 or abs(float(frac) - weight) > 1e-6 or frac.numerator > 8:
-        raise UserError(f"--config.rationale_weight={weight}: expected a positive ratio of integers up to 8, "
-                        "e.g. 0.25, 0.5, 1, 2 (it is realised by repeating examples)")
+        raise UserError(
+            f"--config.rationale_weight={weight}: expected a positive ratio of integers up to 8, "
+            "e.g. 0.25, 0.5, 1, 2 (it is realised by repeating examples)"
+        )
     return frac.denominator, frac.numerator
 
 
@@ -94,8 +99,9 @@ def _multitask_pairs(ex, rationale: str, kind: str, weight: float) -> list[Train
     label = formats.format_example(formats.MT_LABEL, kind, ex.question, ex.answer)
     reason = formats.format_example(formats.MT_RATIONALE, kind, ex.question, ex.answer, rationale)
     labels, rationales = multitask_repeats(weight)
-    return ([TrainingPair(ex.sample_index, label.prompt, label.target)] * labels
-            + [TrainingPair(ex.sample_index, reason.prompt, reason.target)] * rationales)
+    return [TrainingPair(ex.sample_index, label.prompt, label.target)] * labels + [
+        TrainingPair(ex.sample_index, reason.prompt, reason.target)
+    ] * rationales
 
 
 def build_training_pairs(
@@ -127,8 +133,10 @@ def build_training_pairs(
     source = rationale_source(method)
     multitask = formats.is_multitask(method)
     if multitask and template:
-        raise UserError(f"--config.template={template!r}: multi-task method {method} uses its own "
-                        f"{formats.MT_LABEL} / {formats.MT_RATIONALE} templates; leave it empty")
+        raise UserError(
+            f"--config.template={template!r}: multi-task method {method} uses its own "
+            f"{formats.MT_LABEL} / {formats.MT_RATIONALE} templates; leave it empty"
+        )
     pairs = []
     if source is None:
         for ex in dataset.select(sample_indices):
@@ -139,8 +147,16 @@ def build_training_pairs(
         if not teacher_cache_dir:
             raise UserError(f"--config.teacher_cache_dir is empty: method {method} needs teacher rationales")
         store = RationaleStore(teacher_cache_dir)
-        records = select_rationales(store, task, teacher, source.teacher_method, sample_indices,
-                                    max_per_sample=source.num_rationales, correct_only=True, problems=problems)
+        records = select_rationales(
+            store,
+            task,
+            teacher,
+            source.teacher_method,
+            sample_indices,
+            max_per_sample=source.num_rationales,
+            correct_only=True,
+            problems=problems,
+        )
         for rec in records:
             ex = dataset[rec.sample_index]
             if multitask:
@@ -148,9 +164,13 @@ def build_training_pairs(
                 continue
             f = formats.format_example(fmt_name, kind, ex.question, ex.answer, rec.reasoning_completion)
             pairs.append(TrainingPair(ex.sample_index, f.prompt, f.target))
-        filter_text = (f"correct rationales among the first {source.num_rationales} completion(s) of "
-                       f"{teacher}/{source.teacher_method} in {store.shard_path(teacher, source.teacher_method, task)}")
+        filter_text = (
+            f"correct rationales among the first {source.num_rationales} completion(s) of "
+            f"{teacher}/{source.teacher_method} in {store.shard_path(teacher, source.teacher_method, task)}"
+        )
     if not pairs:
-        raise UserError(f"no training examples for task {task}, method {method}: 0 of {len(sample_indices)} "
-                        f"training questions have {filter_text}")
+        raise UserError(
+            f"no training examples for task {task}, method {method}: 0 of {len(sample_indices)} "
+            f"training questions have {filter_text}"
+        )
     return pairs

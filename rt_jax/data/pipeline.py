@@ -11,6 +11,7 @@ needs fewer token slots per epoch than the padded one (almost always for Fine-tu
 otherwise padding. `config.train.batch_size` counts rows: examples when padded, packed rows of
 `max_seq_len` tokens when packed (see BUILD_NOTES, "Data pipeline").
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,9 +65,15 @@ def build_training_data(
     train_indices = load_split(config.task, config.data_dir, config.get("split", "default")).train
     train_indices, validation = split_validation(train_indices, config.eval.validation_fraction, config.seed)
     pairs = build_training_pairs(
-        config.task, config.method, data_dir=config.data_dir, is_encoder_decoder=is_encoder_decoder,
-        teacher_cache_dir=config.teacher_cache_dir, teacher=config.teacher, sample_indices=train_indices,
-        template=config.get("template") or None, rationale_weight=config.get("rationale_weight", 1.0),
+        config.task,
+        config.method,
+        data_dir=config.data_dir,
+        is_encoder_decoder=is_encoder_decoder,
+        teacher_cache_dir=config.teacher_cache_dir,
+        teacher=config.teacher,
+        sample_indices=train_indices,
+        template=config.get("template") or None,
+        rationale_weight=config.get("rationale_weight", 1.0),
     )
     seq_len = config.train.max_seq_len
     max_length = min(seq_len, context_length) if context_length else seq_len
@@ -76,9 +83,15 @@ def build_training_data(
         log.warning("%d of %d examples were cut to %d tokens", stats.num_truncated, stats.num_examples, max_length)
     pad = getattr(tokenizer, "pad_token_id", None)
     common = dict(
-        examples=examples, batch_size=config.train.batch_size, seed=config.seed, seq_len=seq_len,
-        process_index=process_index, process_count=process_count, is_encoder_decoder=is_encoder_decoder,
-        pad_id=0 if pad is None else int(pad), decoder_start_token_id=decoder_start_token_id,
+        examples=examples,
+        batch_size=config.train.batch_size,
+        seed=config.seed,
+        seq_len=seq_len,
+        process_index=process_index,
+        process_count=process_count,
+        is_encoder_decoder=is_encoder_decoder,
+        pad_id=0 if pad is None else int(pad),
+        decoder_start_token_id=decoder_start_token_id,
     )
     iterator = BatchIterator(packing=False, **common)
     slots = token_slots(iterator)

@@ -12,6 +12,7 @@ Truncation policy (`max_length`, the longest sequence a student sees):
   last (what `truncation=True` does in the reference).
 `TokenizeStats` counts what was cut so callers can report it.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -5,6 +5,7 @@
 generated token being fed (0 for the first). Every leaf of `state` has the batch on axis 0,
 so beam search reorders or repeats it with one tree map.
 """
+
 import dataclasses
 
 import jax
@@ -26,18 +27,24 @@ class DecoderOnly:
         cache = self.module.apply(variables, batch, length, method="init_cache")
         kv_mask = jnp.zeros((batch, length), bool).at[:, :prompt_len].set(mask.astype(bool))
         positions = jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0).astype(jnp.int32)
-        logits, cache = self.module.apply(
-            variables, ids, positions, cache, jnp.int32(0), kv_mask, method="extend")
+        logits, cache = self.module.apply(variables, ids, positions, cache, jnp.int32(0), kv_mask, method="extend")
         state = {"cache": cache, "kv_mask": kv_mask, "position": jnp.sum(mask, -1).astype(jnp.int32)}
         return logits[:, -1].astype(jnp.float32), state
 
     def step(self, params, tokens, state, t):
         slot = state["kv_mask"].shape[1] - self.max_new_tokens + t
         kv_mask = jax.lax.dynamic_update_slice_in_dim(
-            state["kv_mask"], jnp.ones((tokens.shape[0], 1), bool), slot, axis=1)
+            state["kv_mask"], jnp.ones((tokens.shape[0], 1), bool), slot, axis=1
+        )
         logits, cache = self.module.apply(
-            {"params": params}, tokens[:, None], state["position"][:, None], state["cache"],
-            jnp.asarray(slot, jnp.int32), kv_mask, method="extend")
+            {"params": params},
+            tokens[:, None],
+            state["position"][:, None],
+            state["cache"],
+            jnp.asarray(slot, jnp.int32),
+            kv_mask,
+            method="extend",
+        )
         state = {"cache": cache, "kv_mask": kv_mask, "position": state["position"] + 1}
         return logits[:, 0].astype(jnp.float32), state
 
@@ -61,8 +68,13 @@ class EncoderDecoder:
 
     def step(self, params, tokens, state, t):
         logits, cache = self.module.apply(
-            {"params": params}, tokens[:, None], state["cache"], jnp.asarray(t + 1, jnp.int32),
-            state["encoder_mask"], method="extend")
+            {"params": params},
+            tokens[:, None],
+            state["cache"],
+            jnp.asarray(t + 1, jnp.int32),
+            state["encoder_mask"],
+            method="extend",
+        )
         return logits[:, 0].astype(jnp.float32), {"cache": cache, "encoder_mask": state["encoder_mask"]}
 
 

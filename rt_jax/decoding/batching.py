@@ -1,4 +1,5 @@
 """Static shapes: bucketing of batch size and prompt length, and padding."""
+
 import numpy as np
 
 
@@ -30,4 +31,4 @@ def batches_by_length(lengths: list[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length (longest first), so padding is small
     and the few longest prompts share a bucket."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

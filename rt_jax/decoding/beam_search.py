@@ -6,6 +6,7 @@ stopped ones compete with the finished hypotheses (score / generated_length**len
 and the loop ends per transformers' early-stopping heuristic. Shapes: B items, K beams,
 rows B*K ordered item-major (row = b*K + k), N max new tokens.
 """
+
 import jax
 import jax.numpy as jnp
 
@@ -35,10 +36,16 @@ def beam_loop(adapter, config, params, ids, mask, limits, eos_id, patterns):
 
     empty = jnp.full((batch, k, width + n), -1, jnp.int32)
     carry = dict(
-        t=jnp.int32(0), logits=logits, model=model_state,
-        running=empty, running_scores=jnp.zeros((batch, k)).at[:, 1:].set(NEG),
-        sequences=empty, scores=jnp.full((batch, k), NEG), lengths=jnp.zeros((batch, k), jnp.int32),
-        finished=jnp.zeros((batch, k), bool), improvable=jnp.ones((batch,), bool),
+        t=jnp.int32(0),
+        logits=logits,
+        model=model_state,
+        running=empty,
+        running_scores=jnp.zeros((batch, k)).at[:, 1:].set(NEG),
+        sequences=empty,
+        scores=jnp.full((batch, k), NEG),
+        lengths=jnp.zeros((batch, k), jnp.int32),
+        finished=jnp.zeros((batch, k), bool),
+        improvable=jnp.ones((batch,), bool),
         all_hit=jnp.bool_(False),
     )
     top_k_mask = jnp.arange(keep) < k
@@ -70,7 +77,7 @@ def beam_loop(adapter, config, params, ids, mask, limits, eos_id, patterns):
         # stopped candidates among the top K compete with the finished hypotheses
         just_finished = hit & top_k_mask[None, :]
         gen_len = (t + 1).astype(jnp.float32)
-        fin_scores = top_scores / gen_len ** lp
+        fin_scores = top_scores / gen_len**lp
         full = jnp.all(c["finished"], axis=-1, keepdims=True) & (early is True)
         fin_scores = fin_scores + full * NEG + (~c["improvable"])[:, None] * NEG + (~just_finished) * NEG
         merged_scores = jnp.concatenate([c["scores"], fin_scores], axis=1)
@@ -91,13 +98,21 @@ def beam_loop(adapter, config, params, ids, mask, limits, eos_id, patterns):
             best_len = best_length_never
         else:
             best_len = jnp.full((batch,), gen_len)
-        best_running = running_scores[:, 0] / best_len ** lp
+        best_running = running_scores[:, 0] / best_len**lp
         worst_finished = jnp.where(finished, jnp.min(scores, axis=1, keepdims=True), NEG)
         improvable = c["improvable"] & jnp.any(best_running[:, None] > worst_finished, axis=-1)
         return dict(
-            t=t + 1, logits=logits, model=model_state, running=running, running_scores=running_scores,
-            sequences=sequences, scores=scores, lengths=lengths, finished=finished,
-            improvable=improvable, all_hit=jnp.all(hit),
+            t=t + 1,
+            logits=logits,
+            model=model_state,
+            running=running,
+            running_scores=running_scores,
+            sequences=sequences,
+            scores=scores,
+            lengths=lengths,
+            finished=finished,
+            improvable=improvable,
+            all_hit=jnp.all(hit),
         )
 
     out = jax.lax.while_loop(cond, body, carry)

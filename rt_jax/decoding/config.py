@@ -1,4 +1,5 @@
 """Decoding settings and their validation (runs before anything is compiled)."""
+
 import dataclasses
 from typing import Literal
 
@@ -55,9 +56,7 @@ def validate(config: DecodeConfig) -> DecodeConfig:
     if c.num_return_sequences < 1:
         raise UserError(f"decoding num_return_sequences={c.num_return_sequences}: expected >= 1")
     if c.strategy == "beam" and c.num_return_sequences > c.num_beams:
-        raise UserError(
-            f"decoding num_return_sequences={c.num_return_sequences}: expected <= num_beams={c.num_beams}"
-        )
+        raise UserError(f"decoding num_return_sequences={c.num_return_sequences}: expected <= num_beams={c.num_beams}")
     if c.strategy != "sample" and c.strategy != "beam" and c.num_return_sequences != 1:
         raise UserError("decoding num_return_sequences: greedy decoding returns exactly 1 sequence")
     if not (c.temperature >= 0.0):

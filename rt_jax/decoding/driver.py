@@ -1,4 +1,5 @@
 """Batched decoding of any number of prompts: tokenise, bucket, run the compiled loop, detokenise."""
+
 import dataclasses
 import functools
 import math
@@ -65,8 +66,7 @@ class Decoder:
         self.mesh = mesh
         # A mesh over several processes' devices: inputs are built from the same host values in
         # every process and results are all-gathered, so every process gets every completion.
-        self.multihost = mesh is not None and not all(
-            d.process_index == jax.process_index() for d in mesh.devices.flat)
+        self.multihost = mesh is not None and not all(d.process_index == jax.process_index() for d in mesh.devices.flat)
         if mesh is not None and param_shardings is None:
             param_shardings = _training_shardings(loaded, mesh)
         self.params = loaded.params if param_shardings is None else jax.device_put(loaded.params, param_shardings)
@@ -76,7 +76,8 @@ class Decoder:
         else:
             fn = functools.partial(sampling.decode_loop, self.adapter, config)
             self._run = jax.jit(
-                lambda p, ids, m, lim, keys: fn(p, ids, m, lim, keys, self.eos_id, self.pad_id, self.patterns))
+                lambda p, ids, m, lim, keys: fn(p, ids, m, lim, keys, self.eos_id, self.pad_id, self.patterns)
+            )
 
     def _shards(self) -> int:
         if self.mesh is None:
@@ -100,6 +101,7 @@ class Decoder:
         """Host copies of the loop's outputs; across processes, gathered from every shard."""
         if self.multihost:
             from jax.experimental import multihost_utils
+
             return multihost_utils.process_allgather(outputs, tiled=True)
         return jax.device_get(outputs)
 
@@ -112,7 +114,8 @@ class Decoder:
             if self.context is not None and len(p) >= self.context:
                 raise UserError(
                     f"decoding: prompt {i} has {len(p)} tokens; expected fewer than the model's "
-                    f"context of {self.context}")
+                    f"context of {self.context}"
+                )
 
     def decode_ids(self, prompts: list[list[int]], key=None, progress=None) -> list[list[tuple]]:
         """Per prompt, config.num_return_sequences tuples (tokens, finish_reason, score), in
@@ -135,7 +138,7 @@ class Decoder:
             for j, p in enumerate(batch):
                 if self.context is not None:
                     limits[j] = min(c.max_new_tokens, self.context - len(p))
-            limits[len(batch):] = 1  # filler rows stop at once
+            limits[len(batch) :] = 1  # filler rows stop at once
             indices = list(group) + [0] * (item_rows - len(batch))
             keys = _row_keys(base_key, indices, per_row if c.strategy == "sample" else 1)
             if self.multihost:
@@ -144,8 +147,9 @@ class Decoder:
                 ids, mask, limits = (np.repeat(a, per_row, axis=0) for a in (ids, mask, limits))
             if c.strategy == "beam":
                 ids, mask, limits = self._pad_to_shards(ids, mask, limits)
-            tokens, lengths, third = self._get(self._run(
-                self.params, self._put(ids), self._put(mask), self._put(limits), keys))
+            tokens, lengths, third = self._get(
+                self._run(self.params, self._put(ids), self._put(mask), self._put(limits), keys)
+            )
             self._collect(results, group, tokens, lengths, third, per_row)
             if progress is not None:
                 progress.update(len(group))
@@ -180,8 +184,8 @@ class Decoder:
             return "eos"
         if self.patterns.shape[0] and len(seq):
             window = np.full((self.patterns.shape[1],), -1, np.int64)
-            tail = seq[-self.patterns.shape[1]:]
-            window[len(window) - len(tail):] = tail
+            tail = seq[-self.patterns.shape[1] :]
+            window[len(window) - len(tail) :] = tail
             if bool(stopping.matches_stop(jnp.asarray(window), self.patterns)):
                 return "stop"
         return "length"
@@ -196,6 +200,7 @@ class Decoder:
         progress = None
         if self.config.show_progress:
             from tqdm import tqdm
+
             progress = tqdm(total=len(prompts), desc="decoding", unit="prompt")
         try:
             per_prompt = self.decode_ids(ids, key=key, progress=progress)
@@ -216,6 +221,7 @@ class Decoder:
 def _training_shardings(loaded, mesh):
     """Parameters sharded as in training: logical axes mapped by rt_jax.parallel's rules."""
     from rt_jax import models, parallel
+
     return parallel.param_shardings(models.logical_axes(loaded), loaded.params, mesh)
 
 
@@ -239,8 +245,9 @@ def get_decoder(loaded, config: DecodeConfig, mesh=None, param_shardings=None) -
     return entry[1]
 
 
-def decode_texts(loaded, prompts: list[str], config: DecodeConfig = DecodeConfig(), key=None,
-                 mesh=None, param_shardings=None) -> list[Decoded]:
+def decode_texts(
+    loaded, prompts: list[str], config: DecodeConfig = DecodeConfig(), key=None, mesh=None, param_shardings=None
+) -> list[Decoded]:
     """Decode every prompt (any number) with `config`; input order kept, prompt-major when
     config.num_return_sequences > 1. Bad settings or prompts raise UserError before compiling."""
     validate(config)

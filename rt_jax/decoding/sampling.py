@@ -3,6 +3,7 @@
 Each row carries its own PRNG key and step t draws with fold_in(key, t), so a row's
 sample depends only on its key, not on which batch or bucket it was decoded in.
 """
+
 import jax
 import jax.numpy as jnp
 
@@ -47,9 +48,13 @@ def decode_loop(adapter, config, params, ids, mask, limits, keys, eos_id, pad_id
     rows, n = ids.shape[0], config.max_new_tokens
     width = patterns.shape[1]
     carry = dict(
-        t=jnp.int32(0), logits=logits, model=model_state,
+        t=jnp.int32(0),
+        logits=logits,
+        model=model_state,
         buffer=jnp.full((rows, width + n), -1, jnp.int32),
-        done=limits <= 0, length=jnp.zeros(rows, jnp.int32), reason=jnp.where(limits <= 0, LENGTH, RUNNING),
+        done=limits <= 0,
+        length=jnp.zeros(rows, jnp.int32),
+        reason=jnp.where(limits <= 0, LENGTH, RUNNING),
     )
 
     def cond(c):
@@ -61,12 +66,15 @@ def decode_loop(adapter, config, params, ids, mask, limits, keys, eos_id, pad_id
         buffer = jax.lax.dynamic_update_slice_in_dim(c["buffer"], token[:, None], width + t, axis=1)
         window = jax.lax.dynamic_slice_in_dim(buffer, t + 1, width, axis=1)
         reason = jnp.select(
-            [token == eos_id, stopping.matches_stop(window, patterns), t + 1 >= limits],
-            [EOS, STOP, LENGTH], RUNNING)
+            [token == eos_id, stopping.matches_stop(window, patterns), t + 1 >= limits], [EOS, STOP, LENGTH], RUNNING
+        )
         running = ~c["done"]
         logits, model_state = adapter.step(params, token, c["model"], t)
         return dict(
-            t=t + 1, logits=logits, model=model_state, buffer=buffer,
+            t=t + 1,
+            logits=logits,
+            model=model_state,
+            buffer=buffer,
             done=c["done"] | (reason != RUNNING),
             length=jnp.where(running, t + 1, c["length"]),
             reason=jnp.where(running, reason, c["reason"]),

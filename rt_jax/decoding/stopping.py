@@ -5,6 +5,7 @@ start of a completion and after a space (BPE tokenizers give different ids), and
 stops once its generated ids end with one of these patterns. The text is cut again on
 the host (`cut_at_stop`), which also catches spellings the patterns missed.
 """
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -24,7 +25,7 @@ def stop_patterns(tokenizer, stop_strings) -> np.ndarray:
     width = max(len(p) for p in patterns)
     out = np.full((len(patterns), width), -2, np.int32)
     for i, p in enumerate(sorted(patterns)):
-        out[i, width - len(p):] = p
+        out[i, width - len(p) :] = p
     return out
 
 

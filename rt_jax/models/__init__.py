@@ -39,15 +39,36 @@ KV-cache decoding (every cache leaf has the batch on axis 0: beam search reorder
   method="extend")`. Decoder positions are cache_index + t; decoding starts from
   config.decoder_start_token_id.
 """
+
 from rt_jax.models.byte_tokenizer import ByteTokenizer
 from rt_jax.models.gpt2 import GPT2LM, GPT2Settings
-from rt_jax.models.hf import (LoadedModel, build_module, from_config, from_pretrained, logical_axes, param_count,
-                              param_shapes, save_pretrained)
+from rt_jax.models.hf import (
+    LoadedModel,
+    build_module,
+    from_config,
+    from_pretrained,
+    logical_axes,
+    param_count,
+    param_shapes,
+    save_pretrained,
+)
 from rt_jax.models.registry import STUDENTS, student_config
 from rt_jax.models.t5 import T5LM, T5Settings
 
 __all__ = [
-    "ByteTokenizer", "GPT2LM", "GPT2Settings", "LoadedModel", "STUDENTS", "T5LM", "T5Settings", "build_module",
-    "from_config", "from_pretrained", "logical_axes", "param_count", "param_shapes", "save_pretrained",
+    "ByteTokenizer",
+    "GPT2LM",
+    "GPT2Settings",
+    "LoadedModel",
+    "STUDENTS",
+    "T5LM",
+    "T5Settings",
+    "build_module",
+    "from_config",
+    "from_pretrained",
+    "logical_axes",
+    "param_count",
+    "param_shapes",
+    "save_pretrained",
     "student_config",
 ]

@@ -5,6 +5,7 @@ GPT-2). It needs no vocabulary file and no network, and covers any text. The int
 slice of Hugging Face tokenizers that rt_jax uses (`__call__`, `encode`, `decode`,
 `batch_decode`, `*_token_id`, `save_pretrained` / `from_pretrained`).
 """
+
 from __future__ import annotations
 
 import json

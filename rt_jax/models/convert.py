@@ -3,6 +3,7 @@
 Each architecture is described by one table of `Entry`s; loading and saving both walk that table,
 so the two directions cannot drift apart.
 """
+
 import dataclasses
 from typing import Mapping
 
@@ -20,6 +21,7 @@ class Entry:
     kind "reshape": same memory order (GPT-2's Conv1D stores [in, out] like us).
     kind "linear": torch.nn.Linear [out, in], transposed; several keys are stacked on axis 1
     (fused q/k/v)."""
+
     path: tuple[str, ...]
     hf_keys: tuple[str, ...]
     hf_shape: tuple[int, ...]
@@ -47,8 +49,10 @@ def gpt2_table(s: GPT2Settings) -> list[Entry]:
             Entry((us, "mlp", "proj_kernel"), (hf + "mlp.c_proj.weight",), (f, d)),
             Entry((us, "mlp", "proj_bias"), (hf + "mlp.c_proj.bias",), (d,)),
         ]
-    e += [Entry(("ln_f", "scale"), ("transformer.ln_f.weight",), (d,)),
-          Entry(("ln_f", "bias"), ("transformer.ln_f.bias",), (d,))]
+    e += [
+        Entry(("ln_f", "scale"), ("transformer.ln_f.weight",), (d,)),
+        Entry(("ln_f", "bias"), ("transformer.ln_f.bias",), (d,)),
+    ]
     return e
 
 
@@ -59,33 +63,45 @@ def t5_table(s: T5Settings) -> list[Entry]:
         e.append(Entry(("lm_head",), ("lm_head.weight",), (s.vocab_size, d), "linear"))
 
     def ffn(us, hf):
-        wi = (["wi_0", "wi_1"] if s.gated else ["wi"])
+        wi = ["wi_0", "wi_1"] if s.gated else ["wi"]
         return [Entry(us + ("ffn", w), (f"{hf}DenseReluDense.{w}.weight",), (f, d), "linear") for w in wi] + [
-            Entry(us + ("ffn", "wo"), (f"{hf}DenseReluDense.wo.weight",), (d, f), "linear")]
+            Entry(us + ("ffn", "wo"), (f"{hf}DenseReluDense.wo.weight",), (d, f), "linear")
+        ]
 
     def qkv(us, hf):
         return Entry(us + ("qkv_kernel",), tuple(f"{hf}{n}.weight" for n in "qkv"), (inner, d), "linear")
 
     for stack, n_layers in (("encoder", s.num_layers), ("decoder", s.num_decoder_layers)):
-        e.append(Entry((stack, "relpos_bias", "embedding"),
-                       (f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",),
-                       (s.relative_attention_num_buckets, s.num_heads)))
+        e.append(
+            Entry(
+                (stack, "relpos_bias", "embedding"),
+                (f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",),
+                (s.relative_attention_num_buckets, s.num_heads),
+            )
+        )
         for i in range(n_layers):
             us, hf = (stack, f"block_{i}"), f"{stack}.block.{i}.layer."
-            e += [Entry(us + ("ln_self", "scale"), (hf + "0.layer_norm.weight",), (d,)),
-                  qkv(us + ("self_attn",), hf + "0.SelfAttention."),
-                  Entry(us + ("self_attn", "out_kernel"), (hf + "0.SelfAttention.o.weight",), (d, inner), "linear")]
+            e += [
+                Entry(us + ("ln_self", "scale"), (hf + "0.layer_norm.weight",), (d,)),
+                qkv(us + ("self_attn",), hf + "0.SelfAttention."),
+                Entry(us + ("self_attn", "out_kernel"), (hf + "0.SelfAttention.o.weight",), (d, inner), "linear"),
+            ]
             ffn_layer = 1
             if stack == "decoder":
                 ffn_layer = 2
-                e += [Entry(us + ("ln_cross", "scale"), (hf + "1.layer_norm.weight",), (d,)),
-                      Entry(us + ("cross_attn", "q_kernel"), (hf + "1.EncDecAttention.q.weight",), (inner, d),
-                            "linear"),
-                      Entry(us + ("cross_attn", "kv_kernel"),
-                            (hf + "1.EncDecAttention.k.weight", hf + "1.EncDecAttention.v.weight"), (inner, d),
-                            "linear"),
-                      Entry(us + ("cross_attn", "out_kernel"), (hf + "1.EncDecAttention.o.weight",), (d, inner),
-                            "linear")]
+                e += [
+                    Entry(us + ("ln_cross", "scale"), (hf + "1.layer_norm.weight",), (d,)),
+                    Entry(us + ("cross_attn", "q_kernel"), (hf + "1.EncDecAttention.q.weight",), (inner, d), "linear"),
+                    Entry(
+                        us + ("cross_attn", "kv_kernel"),
+                        (hf + "1.EncDecAttention.k.weight", hf + "1.EncDecAttention.v.weight"),
+                        (inner, d),
+                        "linear",
+                    ),
+                    Entry(
+                        us + ("cross_attn", "out_kernel"), (hf + "1.EncDecAttention.o.weight",), (d, inner), "linear"
+                    ),
+                ]
             e += [Entry(us + ("ln_ffn", "scale"), (f"{hf}{ffn_layer}.layer_norm.weight",), (d,))]
             e += ffn(us, f"{hf}{ffn_layer}.")
         e.append(Entry((stack, "ln_final", "scale"), (f"{stack}.final_layer_norm.weight",), (d,)))
@@ -115,6 +131,7 @@ def to_hf(entry: Entry, param) -> list:
 
 def _jnp():
     import jax.numpy as jnp
+
     return jnp
 
 
@@ -129,8 +146,7 @@ def normalize_key(key: str, is_gpt2: bool) -> str:
 TIED_FALLBACKS = {"lm_head.weight": "shared.weight"}
 
 
-def params_from_state(table: list[Entry], reader, shapes: Mapping[tuple[str, ...], tuple[int, ...]],
-                      cast) -> dict:
+def params_from_state(table: list[Entry], reader, shapes: Mapping[tuple[str, ...], tuple[int, ...]], cast) -> dict:
     """Builds the nested params dict; every name and shape is checked before anything is converted.
 
     reader has .source (a name for messages), .keys (set of tensor names), .shape(key), .load(key);
@@ -152,8 +168,9 @@ def params_from_state(table: list[Entry], reader, shapes: Mapping[tuple[str, ...
         for key in entry.hf_keys:
             shape = tuple(reader.shape(resolved[key]))
             if shape != entry.hf_shape:
-                raise UserError(f"{reader.source}: tensor {key!r} has shape {shape}, "
-                                f"expected {entry.hf_shape} from the config")
+                raise UserError(
+                    f"{reader.source}: tensor {key!r} has shape {shape}, expected {entry.hf_shape} from the config"
+                )
     params: dict = {}
     for entry in table:
         value = to_ours(entry, [cast(reader.load(resolved[k])) for k in entry.hf_keys], shapes[entry.path])

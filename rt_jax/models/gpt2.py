@@ -3,10 +3,10 @@
 Parameters mirror transformers' GPT2LMHeadModel with the attention projection fused into one
 [D, 3, H, K] kernel; rt_jax/models/convert.py maps between the two layouts.
 """
+
 import dataclasses
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from rt_jax.errors import UserError
@@ -17,6 +17,7 @@ from rt_jax.models.layers import annotated_param, constrain
 @dataclasses.dataclass(frozen=True)
 class GPT2Settings:
     """The hyperparameters the module needs (hashable, unlike a transformers config)."""
+
     vocab_size: int
     n_positions: int
     n_embd: int
@@ -46,22 +47,34 @@ class GPT2Settings:
             raise UserError(f"config: n_embd={config.n_embd} is not a multiple of n_head={config.n_head}")
         activation = config.activation_function
         if activation not in layers.ACTIVATIONS:
-            raise UserError(f"config: activation_function={activation!r} is not supported; "
-                            f"expected one of {sorted(layers.ACTIVATIONS)}")
+            raise UserError(
+                f"config: activation_function={activation!r} is not supported; "
+                f"expected one of {sorted(layers.ACTIVATIONS)}"
+            )
         if not getattr(config, "scale_attn_weights", True):
             raise UserError("config: scale_attn_weights=False is not supported")
         position_embedding = overrides.pop("position_embedding", None) or getattr(
-            config, "position_embedding", "learned")
+            config, "position_embedding", "learned"
+        )
         if position_embedding not in ("learned", "rotary"):
             raise UserError(f"position_embedding={position_embedding!r}; expected 'learned' or 'rotary'")
         return cls(
-            vocab_size=config.vocab_size, n_positions=config.n_positions, n_embd=config.n_embd,
-            n_layer=config.n_layer, n_head=config.n_head, n_inner=config.n_inner or 4 * config.n_embd,
-            layer_norm_epsilon=config.layer_norm_epsilon, activation=activation,
+            vocab_size=config.vocab_size,
+            n_positions=config.n_positions,
+            n_embd=config.n_embd,
+            n_layer=config.n_layer,
+            n_head=config.n_head,
+            n_inner=config.n_inner or 4 * config.n_embd,
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            activation=activation,
             scale_attn_by_inverse_layer_idx=bool(getattr(config, "scale_attn_by_inverse_layer_idx", False)),
-            initializer_range=config.initializer_range, embd_pdrop=config.embd_pdrop,
-            resid_pdrop=config.resid_pdrop, attn_pdrop=config.attn_pdrop,
-            position_embedding=position_embedding, **overrides)
+            initializer_range=config.initializer_range,
+            embd_pdrop=config.embd_pdrop,
+            resid_pdrop=config.resid_pdrop,
+            attn_pdrop=config.attn_pdrop,
+            position_embedding=position_embedding,
+            **overrides,
+        )
 
 
 class Attention(nn.Module):
@@ -74,7 +87,9 @@ class Attention(nn.Module):
         h, k, d = s.n_head, s.head_dim, s.n_embd
         init = nn.initializers.normal(s.initializer_range)
         w_qkv = annotated_param(self, "qkv_kernel", init, (d, 3, h, k), ("embed", None, "heads", "kv"), s.param_dtype)
-        b_qkv = annotated_param(self, "qkv_bias", nn.initializers.zeros, (3, h, k), (None, "heads", "kv"), s.param_dtype)
+        b_qkv = annotated_param(
+            self, "qkv_bias", nn.initializers.zeros, (3, h, k), (None, "heads", "kv"), s.param_dtype
+        )
         # GPT-2 scales the residual projections by 1/sqrt(2 * n_layer) at init.
         out_init = nn.initializers.normal(s.initializer_range / (2 * s.n_layer) ** 0.5)
         w_out = annotated_param(self, "out_kernel", out_init, (h, k, d), ("heads", "kv", "embed"), s.param_dtype)
@@ -87,10 +102,12 @@ class Attention(nn.Module):
             q = layers.rotary(q, positions_bt, s.rotary_base)
             key = layers.rotary(key, positions_bt, s.rotary_base)
         if cache is not None:
-            cache = {"k": layers.write_cache(cache["k"], key, cache_index),
-                     "v": layers.write_cache(cache["v"], value, cache_index)}
+            cache = {
+                "k": layers.write_cache(cache["k"], key, cache_index),
+                "v": layers.write_cache(cache["v"], value, cache_index),
+            }
             key, value = cache["k"], cache["v"]
-        scale = k ** -0.5
+        scale = k**-0.5
         if s.scale_attn_by_inverse_layer_idx:
             scale /= float(self.layer_idx + 1)
         weights = layers.attention_weights(q, key, mask, scale=scale)
@@ -126,7 +143,8 @@ class Block(nn.Module):
         s = self.s
         norm = lambda name: layers.LayerNorm(s.layer_norm_epsilon, s.dtype, s.param_dtype, name=name)
         a, cache = Attention(s, self.layer_idx, name="attn")(
-            norm("ln_1")(x_btd), positions_bt, mask, cache, cache_index, deterministic)
+            norm("ln_1")(x_btd), positions_bt, mask, cache, cache_index, deterministic
+        )
         x = x_btd + nn.Dropout(s.resid_pdrop)(a, deterministic=deterministic)
         m = MLP(s, name="mlp")(norm("ln_2")(x))
         x = x + nn.Dropout(s.resid_pdrop)(m, deterministic=deterministic)
@@ -135,6 +153,7 @@ class Block(nn.Module):
 
 class GPT2LM(nn.Module):
     """GPT-2 language model with tied input/output embeddings; logits are float32."""
+
     s: GPT2Settings
 
     def setup(self):
@@ -142,8 +161,9 @@ class GPT2LM(nn.Module):
         init = nn.initializers.normal(s.initializer_range)
         self.wte = annotated_param(self, "wte", init, (s.vocab_size, s.n_embd), ("vocab", "embed"), s.param_dtype)
         if s.position_embedding == "learned":
-            self.wpe = annotated_param(self, "wpe", nn.initializers.normal(0.01), (s.n_positions, s.n_embd),
-                                       (None, "embed"), s.param_dtype)
+            self.wpe = annotated_param(
+                self, "wpe", nn.initializers.normal(0.01), (s.n_positions, s.n_embd), (None, "embed"), s.param_dtype
+            )
         # remat traces the block: `deterministic` (argument 6, counting self) must stay static.
         block = nn.remat(Block, static_argnums=(6,)) if s.remat else Block
         self.h = [block(s, i) for i in range(s.n_layer)]
@@ -161,8 +181,7 @@ class GPT2LM(nn.Module):
         logits = layers.project(x, self.wte.astype(self.s.dtype).T, out_dtype=jnp.float32)
         return constrain(logits, ("batch", "length", "vocab"))
 
-    def __call__(self, input_ids, attention_mask=None, position_ids=None, segment_ids=None,
-                 deterministic=True):
+    def __call__(self, input_ids, attention_mask=None, position_ids=None, segment_ids=None, deterministic=True):
         """Full forward: logits [B, T, V]. Left padding via attention_mask, packing via segment_ids."""
         t = input_ids.shape[1]
         mask = layers.causal_mask(jnp.arange(t), t)
@@ -184,8 +203,7 @@ class GPT2LM(nn.Module):
         """Zero K/V cache: {"h_i": {"k", "v"}}, each [B, max_length, H, K] in the compute dtype."""
         s = self.s
         shape = (batch_size, max_length, s.n_head, s.head_dim)
-        return {f"h_{i}": {"k": jnp.zeros(shape, s.dtype), "v": jnp.zeros(shape, s.dtype)}
-                for i in range(s.n_layer)}
+        return {f"h_{i}": {"k": jnp.zeros(shape, s.dtype), "v": jnp.zeros(shape, s.dtype)} for i in range(s.n_layer)}
 
     def extend(self, input_ids, position_ids, cache, cache_index, kv_mask):
         """Runs T new tokens written to cache slots [cache_index, cache_index + T).

@@ -1,4 +1,5 @@
 """Hugging Face checkpoints in and out: from_pretrained, from_config, save_pretrained, logical_axes."""
+
 import copy
 import dataclasses
 import json
@@ -28,6 +29,7 @@ HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "merges.txt"]
 @dataclasses.dataclass
 class LoadedModel:
     """A student: the flax module, its plain params, the transformers config and a tokenizer."""
+
     module: nn.Module
     params: Any
     config: Any
@@ -79,8 +81,9 @@ def logical_axes(loaded_or_module):
     return jax.tree.map(lambda b: tuple(b.names), _boxed_shapes(module), is_leaf=_is_box)
 
 
-def from_config(config, seed: int = 0, dtype=jnp.float32, param_dtype=jnp.float32, tokenizer=None,
-                **options) -> LoadedModel:
+def from_config(
+    config, seed: int = 0, dtype=jnp.float32, param_dtype=jnp.float32, tokenizer=None, **options
+) -> LoadedModel:
     """A randomly initialised model (tests, benchmarks, the demo)."""
     module = build_module(config, dtype, param_dtype, **options)
     init = jax.jit(lambda rng: nn.unbox(_init_variables(module, rng)["params"]))
@@ -91,11 +94,13 @@ def from_config(config, seed: int = 0, dtype=jnp.float32, param_dtype=jnp.float3
 
 # ------------------------------------------------------------------------------ reading
 
+
 class _SafetensorsReader:
     """Tensors of one or several (index.json) safetensors files, opened lazily."""
 
     def __init__(self, files: list[pathlib.Path], source: str):
         from safetensors import safe_open
+
         self.source = source
         self._handles = {}
         self._where = {}
@@ -131,8 +136,10 @@ def _load_torch_state(path: pathlib.Path) -> dict:
     try:
         import torch
     except ImportError:
-        raise UserError(f"{path}: reading pytorch_model.bin needs torch (pip install torch), "
-                        "or convert the checkpoint to model.safetensors") from None
+        raise UserError(
+            f"{path}: reading pytorch_model.bin needs torch (pip install torch), "
+            "or convert the checkpoint to model.safetensors"
+        ) from None
     try:
         # weights_only: the unpickler refuses anything but tensors, so no code can run.
         state = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -177,6 +184,7 @@ class _RenamedReader:
 
 def _read_config(directory: pathlib.Path):
     from transformers import AutoConfig
+
     path = directory / CONFIG_FILE
     if not path.is_file():
         raise UserError(f"{path}: missing; a model directory needs a transformers config.json")
@@ -196,11 +204,13 @@ def load_tokenizer(directory: pathlib.Path):
     """AutoTokenizer when the directory has tokenizer files, rt_jax's ByteTokenizer when it holds
     one, else None."""
     from rt_jax.models import byte_tokenizer
+
     if byte_tokenizer.is_byte_tokenizer_dir(directory):
         return byte_tokenizer.ByteTokenizer.from_pretrained(directory)
     if not any((directory / f).is_file() for f in TOKENIZER_FILES):
         return None
     from transformers import AutoTokenizer
+
     try:
         return AutoTokenizer.from_pretrained(str(directory))
     except Exception as e:
@@ -210,6 +220,7 @@ def load_tokenizer(directory: pathlib.Path):
 def download(name: str) -> pathlib.Path:
     """A hub name (or a paper student's short name) -> local snapshot directory (HF's cache)."""
     from rt_jax.models import registry
+
     if name in registry.STUDENTS:
         name = registry.hub_id(name)
     try:
@@ -219,8 +230,10 @@ def download(name: str) -> pathlib.Path:
     try:
         return pathlib.Path(snapshot_download(repo_id=name, allow_patterns=HUB_PATTERNS))
     except Exception as e:
-        raise UserError(f"{name!r} is not a local directory and could not be downloaded from the "
-                        f"Hugging Face hub ({type(e).__name__}: {e})") from None
+        raise UserError(
+            f"{name!r} is not a local directory and could not be downloaded from the "
+            f"Hugging Face hub ({type(e).__name__}: {e})"
+        ) from None
 
 
 def from_pretrained(name_or_path, dtype=jnp.float32, param_dtype=jnp.float32, **options) -> LoadedModel:
@@ -252,14 +265,17 @@ def table_for(module: nn.Module) -> list[convert.Entry]:
 
 # ------------------------------------------------------------------------------ writing
 
+
 def save_pretrained(loaded: LoadedModel, directory, overwrite: bool = False) -> pathlib.Path:
     """Writes config.json, model.safetensors (transformers' names and layouts) and the tokenizer.
 
     Refuses to write into a directory that already holds a checkpoint unless overwrite=True."""
     from safetensors.numpy import save_file
+
     directory = pathlib.Path(directory)
-    if not overwrite and any((directory / f).exists() for f in (CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX,
-                                                                 TORCH_FILE)):
+    if not overwrite and any(
+        (directory / f).exists() for f in (CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX, TORCH_FILE)
+    ):
         raise UserError(f"{directory}: already holds a checkpoint; choose another directory or pass overwrite=True")
     directory.mkdir(parents=True, exist_ok=True)
     config = copy.deepcopy(loaded.config)

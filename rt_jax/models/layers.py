@@ -3,6 +3,7 @@
 Shapes use the suffix convention of the docstrings: B batch, T query length, S key length,
 H heads, K head size (kv), D model size (embed), F feed-forward size (mlp), V vocabulary.
 """
+
 import functools
 import math
 from typing import Callable, Sequence
@@ -26,8 +27,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 
-def annotated_param(module: nn.Module, name: str, init, shape: Sequence[int],
-                    axes: tuple, dtype) -> jax.Array:
+def annotated_param(module: nn.Module, name: str, init, shape: Sequence[int], axes: tuple, dtype) -> jax.Array:
     """A parameter carrying logical axis names (so the mesh rules can shard it)."""
     return module.param(name, nn.with_logical_partitioning(init, axes), tuple(shape), dtype)
 
@@ -39,6 +39,7 @@ def constrain(x: jax.Array, axes: tuple) -> jax.Array:
 
 class LayerNorm(nn.Module):
     """GPT-2 layer norm (scale and bias), computed in float32."""
+
     eps: float
     dtype: jnp.dtype
     param_dtype: jnp.dtype
@@ -57,6 +58,7 @@ class LayerNorm(nn.Module):
 
 class RMSNorm(nn.Module):
     """T5 layer norm: scale only, no mean subtraction, computed in float32."""
+
     eps: float
     dtype: jnp.dtype
     param_dtype: jnp.dtype
@@ -87,7 +89,7 @@ def project(x: jax.Array, w: jax.Array, n_contract: int = 1, out_dtype=None) -> 
     (GPT-2 small, 8 x 256, 2 cores: 15.4 s -> 11.9 s a step)."""
     x2, w2 = _flat_operands(x, w, n_contract)
     y = jax.lax.dot_general(x2, w2, (((1,), (0,)), ((), ())), preferred_element_type=out_dtype or x.dtype)
-    return y.reshape(x.shape[:x.ndim - n_contract] + w.shape[n_contract:])
+    return y.reshape(x.shape[: x.ndim - n_contract] + w.shape[n_contract:])
 
 
 def _project_fwd(x, w, n_contract, out_dtype):
@@ -108,6 +110,7 @@ project.defvjp(_project_fwd, _project_bwd)
 
 # ---------------------------------------------------------------- positions and masks
 
+
 def positions_from_mask(mask_bt: jax.Array) -> jax.Array:
     """Left padding: the first real token gets position 0 (pads get 0 too)."""
     return jnp.maximum(jnp.cumsum(mask_bt.astype(jnp.int32), axis=-1) - 1, 0)
@@ -118,7 +121,8 @@ def positions_from_segments(segment_ids_bt: jax.Array) -> jax.Array:
     t = segment_ids_bt.shape[-1]
     index = jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32), segment_ids_bt.shape)
     starts = jnp.concatenate(
-        [jnp.ones_like(segment_ids_bt[:, :1], bool), segment_ids_bt[:, 1:] != segment_ids_bt[:, :-1]], axis=1)
+        [jnp.ones_like(segment_ids_bt[:, :1], bool), segment_ids_bt[:, 1:] != segment_ids_bt[:, :-1]], axis=1
+    )
     first = jax.lax.cummax(jnp.where(starts, index, 0), axis=1)
     return index - first
 
@@ -141,6 +145,7 @@ def segment_mask(q_segments_bt: jax.Array, k_segments_bs: jax.Array) -> jax.Arra
 
 # ---------------------------------------------------------------- attention
 
+
 def attention_weights(q_bthk, k_bshk, mask, bias_bhts=None, scale: float = 1.0):
     """Softmax weights [B, H, T, S] in float32 (bias added before masking, as the references do)."""
     scores = jnp.einsum("bthk,bshk->bhts", q_bthk, k_bshk, preferred_element_type=jnp.float32)
@@ -160,7 +165,8 @@ def write_cache(cache_bshk: jax.Array, new_bthk: jax.Array, cache_index) -> jax.
     """Writes the new keys or values into slots [cache_index, cache_index + T)."""
     zero = jnp.zeros((), jnp.int32)
     return jax.lax.dynamic_update_slice(
-        cache_bshk, new_bthk.astype(cache_bshk.dtype), (zero, jnp.asarray(cache_index, jnp.int32), zero, zero))
+        cache_bshk, new_bthk.astype(cache_bshk.dtype), (zero, jnp.asarray(cache_index, jnp.int32), zero, zero)
+    )
 
 
 def rotary(x_bthk: jax.Array, positions_bt: jax.Array, base: float = 10000.0) -> jax.Array:
@@ -171,6 +177,6 @@ def rotary(x_bthk: jax.Array, positions_bt: jax.Array, base: float = 10000.0) ->
     cos = jnp.cos(angles)[:, :, None, :]
     sin = jnp.sin(angles)[:, :, None, :]
     x = x_bthk.astype(jnp.float32)
-    x1, x2 = x[..., : k // 2], x[..., k // 2:]
+    x1, x2 = x[..., : k // 2], x[..., k // 2 :]
     out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
     return out.astype(x_bthk.dtype)

@@ -5,11 +5,11 @@ v1.1 / Flan-T5: gated-GELU feed-forward, separate LM head, no output scaling.
 Self-attention projections are fused into one [D, 3, H, K] kernel (cross-attention: [D, 2, H, K]
 for keys and values); rt_jax/models/convert.py maps to transformers' separate q/k/v matrices.
 """
+
 import dataclasses
 import math
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from rt_jax.errors import UserError
@@ -50,13 +50,23 @@ class T5Settings:
         if tied is None:
             tied = config.tie_word_embeddings
         return cls(
-            vocab_size=config.vocab_size, d_model=config.d_model, d_kv=config.d_kv, d_ff=config.d_ff,
-            num_layers=config.num_layers, num_decoder_layers=config.num_decoder_layers or config.num_layers,
-            num_heads=config.num_heads, relative_attention_num_buckets=config.relative_attention_num_buckets,
+            vocab_size=config.vocab_size,
+            d_model=config.d_model,
+            d_kv=config.d_kv,
+            d_ff=config.d_ff,
+            num_layers=config.num_layers,
+            num_decoder_layers=config.num_decoder_layers or config.num_layers,
+            num_heads=config.num_heads,
+            relative_attention_num_buckets=config.relative_attention_num_buckets,
             relative_attention_max_distance=getattr(config, "relative_attention_max_distance", 128),
-            dropout_rate=config.dropout_rate, layer_norm_epsilon=config.layer_norm_epsilon,
-            gated=proj[0] == "gated" and len(proj) > 1, activation=activation, tied_head=bool(tied),
-            initializer_factor=config.initializer_factor, **overrides)
+            dropout_rate=config.dropout_rate,
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            gated=proj[0] == "gated" and len(proj) > 1,
+            activation=activation,
+            tied_head=bool(tied),
+            initializer_factor=config.initializer_factor,
+            **overrides,
+        )
 
 
 def relative_position_bucket(relative_position, bidirectional: bool, num_buckets: int, max_distance: int):
@@ -78,17 +88,27 @@ def relative_position_bucket(relative_position, bidirectional: bool, num_buckets
 
 class RelativeBias(nn.Module):
     """Per-head bias [1, H, T, S] from bucketed relative positions (shared by a stack's layers)."""
+
     s: T5Settings
     bidirectional: bool
 
     @nn.compact
     def __call__(self, q_positions_t, k_positions_s):
         s = self.s
-        table = annotated_param(self, "embedding", nn.initializers.normal(s.initializer_factor * s.d_model ** -0.5),
-                                (s.relative_attention_num_buckets, s.num_heads), ("relpos_buckets", "heads"),
-                                s.param_dtype)
-        buckets = relative_position_bucket(k_positions_s[None, :] - q_positions_t[:, None], self.bidirectional,
-                                           s.relative_attention_num_buckets, s.relative_attention_max_distance)
+        table = annotated_param(
+            self,
+            "embedding",
+            nn.initializers.normal(s.initializer_factor * s.d_model**-0.5),
+            (s.relative_attention_num_buckets, s.num_heads),
+            ("relpos_buckets", "heads"),
+            s.param_dtype,
+        )
+        buckets = relative_position_bucket(
+            k_positions_s[None, :] - q_positions_t[:, None],
+            self.bidirectional,
+            s.relative_attention_num_buckets,
+            s.relative_attention_max_distance,
+        )
         return jnp.take(table, buckets, axis=0).astype(jnp.float32).transpose(2, 0, 1)[None]
 
 
@@ -100,15 +120,30 @@ class SelfAttention(nn.Module):
         s = self.s
         d, h, k = s.d_model, s.num_heads, s.d_kv
         f = s.initializer_factor
-        w_qkv = annotated_param(self, "qkv_kernel", nn.initializers.normal(f * d ** -0.5), (d, 3, h, k),
-                                ("embed", None, "heads", "kv"), s.param_dtype)
-        w_out = annotated_param(self, "out_kernel", nn.initializers.normal(f * (h * k) ** -0.5), (h, k, d),
-                                ("heads", "kv", "embed"), s.param_dtype)
+        w_qkv = annotated_param(
+            self,
+            "qkv_kernel",
+            nn.initializers.normal(f * d**-0.5),
+            (d, 3, h, k),
+            ("embed", None, "heads", "kv"),
+            s.param_dtype,
+        )
+        w_out = annotated_param(
+            self,
+            "out_kernel",
+            nn.initializers.normal(f * (h * k) ** -0.5),
+            (h, k, d),
+            ("heads", "kv", "embed"),
+            s.param_dtype,
+        )
         qkv = layers.project(x_btd, w_qkv.astype(s.dtype))
         q, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if cache is not None:
-            cache = dict(cache, k=layers.write_cache(cache["k"], key, cache_index),
-                         v=layers.write_cache(cache["v"], value, cache_index))
+            cache = dict(
+                cache,
+                k=layers.write_cache(cache["k"], key, cache_index),
+                v=layers.write_cache(cache["v"], value, cache_index),
+            )
             key, value = cache["k"], cache["v"]
         out = _attend(q, key, value, mask, bias, s, nn.Dropout(s.dropout_rate), deterministic)
         return layers.project(out, w_out.astype(s.dtype), 2), cache
@@ -121,12 +156,30 @@ class CrossAttention(nn.Module):
         s = self.s
         d, h, k = s.d_model, s.num_heads, s.d_kv
         f = s.initializer_factor
-        self.q_kernel = annotated_param(self, "q_kernel", nn.initializers.normal(f * (d * k) ** -0.5), (d, h, k),
-                                        ("embed", "heads", "kv"), s.param_dtype)
-        self.kv_kernel = annotated_param(self, "kv_kernel", nn.initializers.normal(f * d ** -0.5), (d, 2, h, k),
-                                         ("embed", None, "heads", "kv"), s.param_dtype)
-        self.out_kernel = annotated_param(self, "out_kernel", nn.initializers.normal(f * (h * k) ** -0.5),
-                                          (h, k, d), ("heads", "kv", "embed"), s.param_dtype)
+        self.q_kernel = annotated_param(
+            self,
+            "q_kernel",
+            nn.initializers.normal(f * (d * k) ** -0.5),
+            (d, h, k),
+            ("embed", "heads", "kv"),
+            s.param_dtype,
+        )
+        self.kv_kernel = annotated_param(
+            self,
+            "kv_kernel",
+            nn.initializers.normal(f * d**-0.5),
+            (d, 2, h, k),
+            ("embed", None, "heads", "kv"),
+            s.param_dtype,
+        )
+        self.out_kernel = annotated_param(
+            self,
+            "out_kernel",
+            nn.initializers.normal(f * (h * k) ** -0.5),
+            (h, k, d),
+            ("heads", "kv", "embed"),
+            s.param_dtype,
+        )
         self.drop = nn.Dropout(s.dropout_rate)
 
     def keys_values(self, enc_bsd):
@@ -152,8 +205,8 @@ class FeedForward(nn.Module):
     @nn.compact
     def __call__(self, x_btd, deterministic=True):
         s = self.s
-        init_in = nn.initializers.normal(s.initializer_factor * s.d_model ** -0.5)
-        init_out = nn.initializers.normal(s.initializer_factor * s.d_ff ** -0.5)
+        init_in = nn.initializers.normal(s.initializer_factor * s.d_model**-0.5)
+        init_out = nn.initializers.normal(s.initializer_factor * s.d_ff**-0.5)
         act = layers.ACTIVATIONS[s.activation]
         wi = lambda name: annotated_param(self, name, init_in, (s.d_model, s.d_ff), ("embed", "mlp"), s.param_dtype)
         if s.gated:
@@ -197,8 +250,7 @@ class DecoderBlock(nn.Module):
     def cross_keys_values(self, enc_bsd):
         return self.cross_attn.keys_values(enc_bsd)
 
-    def __call__(self, x_btd, self_mask, bias, enc_bsd, cross_mask, cache=None, cache_index=None,
-                 deterministic=True):
+    def __call__(self, x_btd, self_mask, bias, enc_bsd, cross_mask, cache=None, cache_index=None, deterministic=True):
         """With a cache, cross-attention keys/values come from it ("ck", "cv") and enc_bsd is unused."""
         if cache is None:
             ck, cv = self.cross_attn.keys_values(enc_bsd)
@@ -248,8 +300,9 @@ class Decoder(nn.Module):
     def cross_keys_values(self, enc_bsd):
         return [blk.cross_keys_values(enc_bsd) for blk in self.block]
 
-    def __call__(self, x_btd, q_positions_t, self_mask, enc_bsd, cross_mask, cache=None, cache_index=None,
-                 deterministic=True):
+    def __call__(
+        self, x_btd, q_positions_t, self_mask, enc_bsd, cross_mask, cache=None, cache_index=None, deterministic=True
+    ):
         k_length = self_mask.shape[-1]
         bias = self.relpos_bias(q_positions_t, jnp.arange(k_length))
         x = self.drop(x_btd, deterministic=deterministic)
@@ -264,15 +317,28 @@ class Decoder(nn.Module):
 
 class T5LM(nn.Module):
     """T5 for conditional generation; logits are float32."""
+
     s: T5Settings
 
     def setup(self):
         s = self.s
-        self.shared = annotated_param(self, "shared", nn.initializers.normal(s.initializer_factor),
-                                      (s.vocab_size, s.d_model), ("vocab", "embed"), s.param_dtype)
+        self.shared = annotated_param(
+            self,
+            "shared",
+            nn.initializers.normal(s.initializer_factor),
+            (s.vocab_size, s.d_model),
+            ("vocab", "embed"),
+            s.param_dtype,
+        )
         if not s.tied_head:
-            self.lm_head = annotated_param(self, "lm_head", nn.initializers.normal(s.initializer_factor),
-                                           (s.d_model, s.vocab_size), ("embed", "vocab"), s.param_dtype)
+            self.lm_head = annotated_param(
+                self,
+                "lm_head",
+                nn.initializers.normal(s.initializer_factor),
+                (s.d_model, s.vocab_size),
+                ("embed", "vocab"),
+                s.param_dtype,
+            )
         self.encoder = Encoder(s)
         self.decoder = Decoder(s)
 
@@ -284,7 +350,7 @@ class T5LM(nn.Module):
         s = self.s
         if s.tied_head:
             w = self.shared.astype(s.dtype).T
-            y_btd = y_btd * (s.d_model ** -0.5)
+            y_btd = y_btd * (s.d_model**-0.5)
         else:
             w = self.lm_head.astype(s.dtype)
         logits = layers.project(y_btd, w, out_dtype=jnp.float32)
@@ -300,8 +366,16 @@ class T5LM(nn.Module):
             mask = jnp.ones((1, 1, 1, input_ids.shape[1]), bool)
         return self.encoder(self._embed(input_ids), mask, deterministic)
 
-    def __call__(self, input_ids, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
-                 encoder_segment_ids=None, decoder_segment_ids=None, deterministic=True):
+    def __call__(
+        self,
+        input_ids,
+        attention_mask=None,
+        decoder_input_ids=None,
+        decoder_attention_mask=None,
+        encoder_segment_ids=None,
+        decoder_segment_ids=None,
+        deterministic=True,
+    ):
         if decoder_input_ids is None:
             raise UserError("T5 forward needs decoder_input_ids")
         enc = self.encode(input_ids, attention_mask, encoder_segment_ids, deterministic)
@@ -316,18 +390,24 @@ class T5LM(nn.Module):
         else:
             if decoder_attention_mask is not None:
                 self_mask = self_mask & layers.key_mask(decoder_attention_mask)
-            cross_mask = (jnp.ones((1, 1, 1, input_ids.shape[1]), bool) if attention_mask is None
-                          else layers.key_mask(attention_mask))
-        y, _ = self.decoder(self._embed(decoder_input_ids), q_positions, self_mask, enc, cross_mask,
-                            None, None, deterministic)
+            cross_mask = (
+                jnp.ones((1, 1, 1, input_ids.shape[1]), bool)
+                if attention_mask is None
+                else layers.key_mask(attention_mask)
+            )
+        y, _ = self.decoder(
+            self._embed(decoder_input_ids), q_positions, self_mask, enc, cross_mask, None, None, deterministic
+        )
         return self._logits(y)
 
     def init_cache(self, encoded, attention_mask, max_length: int):
         """{"block_i": {"k", "v": zeros [B, max_length, H, K]; "ck", "cv": cross keys/values [B, S, H, K]}}."""
         s = self.s
         shape = (encoded.shape[0], max_length, s.num_heads, s.d_kv)
-        return {f"block_{i}": {"k": jnp.zeros(shape, s.dtype), "v": jnp.zeros(shape, s.dtype), "ck": ck, "cv": cv}
-                for i, (ck, cv) in enumerate(self.decoder.cross_keys_values(encoded))}
+        return {
+            f"block_{i}": {"k": jnp.zeros(shape, s.dtype), "v": jnp.zeros(shape, s.dtype), "ck": ck, "cv": cv}
+            for i, (ck, cv) in enumerate(self.decoder.cross_keys_values(encoded))
+        }
 
     def extend(self, decoder_input_ids, cache, cache_index, attention_mask):
         """T new decoder tokens at positions cache_index + t; attention_mask is the encoder's [B, S] mask."""
@@ -336,6 +416,7 @@ class T5LM(nn.Module):
         q_positions = jnp.asarray(cache_index, jnp.int32) + jnp.arange(t, dtype=jnp.int32)
         self_mask = layers.causal_mask(q_positions, max_length)
         cross_mask = layers.key_mask(attention_mask)
-        y, cache = self.decoder(self._embed(decoder_input_ids), q_positions, self_mask, None, cross_mask,
-                                cache, cache_index, True)
+        y, cache = self.decoder(
+            self._embed(decoder_input_ids), q_positions, self_mask, None, cross_mask, cache, cache_index, True
+        )
         return self._logits(y), cache

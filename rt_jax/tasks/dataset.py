@@ -1,4 +1,5 @@
 """Unified datasets: `{sample_index, question, answer}` rebuilt from the raw files."""
+
 import dataclasses
 import functools
 import numbers
@@ -23,6 +24,7 @@ class Dataset:
     """The examples of one task that could be built. `size` is the full dataset size; when a
     source file is missing, `missing` says which and how to get it, and its rows are absent
     (their sample indices are not reused)."""
+
     task: str
     examples: tuple[Example, ...]
     size: int
@@ -50,8 +52,9 @@ class Dataset:
         if isinstance(sample_index, numbers.Integral) and 0 <= sample_index < self.size:
             why = "; ".join(self.missing) or "not built"
             raise UserError(f"{self.task}: sample_index {sample_index} is not available ({why})")
-        raise UserError(f"{self.task}: sample_index {sample_index!r} out of range; expected an integer in "
-                        f"[0, {self.size})")
+        raise UserError(
+            f"{self.task}: sample_index {sample_index!r} out of range; expected an integer in [0, {self.size})"
+        )
 
     @property
     def complete(self) -> bool:
@@ -62,8 +65,14 @@ class Dataset:
         return [self[i] for i in sample_indices]
 
 
-def load_dataset(task: str, data_dir: os.PathLike | str | None, *, cache_dir=None, download: bool = False,
-                 fetch: Callable[[str], bytes] | None = None) -> Dataset:
+def load_dataset(
+    task: str,
+    data_dir: os.PathLike | str | None,
+    *,
+    cache_dir=None,
+    download: bool = False,
+    fetch: Callable[[str], bytes] | None = None,
+) -> Dataset:
     """Builds the unified dataset of `task` from the raw files under `data_dir` (or the cache;
     with download=True, missing files are fetched from their public origin, verified)."""
     info = task_info(task)
@@ -72,8 +81,11 @@ def load_dataset(task: str, data_dir: os.PathLike | str | None, *, cache_dir=Non
         path = sources.locate(part.path, data_dir, cache_dir, download, fetch)
         stamp = None if path is None else (str(path), path.stat().st_mtime_ns, path.stat().st_size)
         located.append(stamp)
-    missing = tuple(sources.missing_message(sources.SOURCES[part.path], data_dir, cache_dir)
-                    for part, stamp in zip(info.parts, located) if stamp is None)
+    missing = tuple(
+        sources.missing_message(sources.SOURCES[part.path], data_dir, cache_dir)
+        for part, stamp in zip(info.parts, located)
+        if stamp is None
+    )
     return _build(task, tuple(located), missing)
 
 
@@ -91,5 +103,4 @@ def _build(task: str, located: tuple, missing: tuple[str, ...]) -> Dataset:
                 raise UserError(f"{path}: {len(rows)} rows; expected {part.rows} (truncated or wrong file?)")
             examples += [Example(offset + i, q, a) for i, (q, a) in enumerate(rows)]
         offset += part.rows
-    return Dataset(task, tuple(examples), info.size, missing,
-                   tuple(stamp[0] for stamp in located if stamp is not None))
+    return Dataset(task, tuple(examples), info.size, missing, tuple(stamp[0] for stamp in located if stamp is not None))

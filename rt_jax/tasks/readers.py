@@ -4,6 +4,7 @@ Each reader reproduces Ho et al.'s data-preparation notebook (reasoning-teacher,
 notebooks/old/Data Preparation.ipynb) exactly: question wording, option verbalisation, the
 seeded option shuffle of date_understanding. A malformed row raises a one-line UserError that
 names the file, the row (and line for JSON lines files) and what was expected."""
+
 import contextlib
 import json
 import pathlib
@@ -20,8 +21,9 @@ def _read_json(path: pathlib.Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); expected the original, "
-                        "untruncated file") from None
+        raise UserError(
+            f"{path}:{e.lineno}: not valid JSON ({e.msg}); expected the original, untruncated file"
+        ) from None
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e.reason}); expected a JSON file") from None
 
@@ -38,8 +40,7 @@ def _read_jsonl(path: pathlib.Path) -> Iterator[tuple[int, Any]]:
         try:
             yield line_no, json.loads(line)
         except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{line_no}: not valid JSON ({e.msg}); expected one JSON object "
-                            "per line") from None
+            raise UserError(f"{path}:{line_no}: not valid JSON ({e.msg}); expected one JSON object per line") from None
 
 
 @contextlib.contextmanager
@@ -48,8 +49,7 @@ def _row(path: pathlib.Path, where: str, expected: str):
     try:
         yield
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
-        raise UserError(f"{path}:{where}: malformed entry ({type(e).__name__}: {e}); expected "
-                        f"{expected}") from None
+        raise UserError(f"{path}:{where}: malformed entry ({type(e).__name__}: {e}); expected {expected}") from None
 
 
 def _list_of_rows(data: Any, path: pathlib.Path, key: str | None = None) -> list:
@@ -77,23 +77,31 @@ def _map_rows(path: pathlib.Path, expected: str, make_row, key: str | None = Non
 
 
 def read_single_eq(path: pathlib.Path) -> Rows:
-    return _map_rows(path, "{sQuestion: str, lSolutions: [number]}",
-                     lambda s: (str(s["sQuestion"]), str(s["lSolutions"][0])))
+    return _map_rows(
+        path, "{sQuestion: str, lSolutions: [number]}", lambda s: (str(s["sQuestion"]), str(s["lSolutions"][0]))
+    )
 
 
 def read_addsub(path: pathlib.Path) -> Rows:
-    return _map_rows(path, "{sQuestion: str, lSolutions: [str]}",
-                     lambda s: (s["sQuestion"].strip(), str(s["lSolutions"][0])))
+    return _map_rows(
+        path, "{sQuestion: str, lSolutions: [str]}", lambda s: (s["sQuestion"].strip(), str(s["lSolutions"][0]))
+    )
 
 
 def read_multiarith(path: pathlib.Path) -> Rows:
-    return _map_rows(path, "{sQuestion: str, lSolutions: [integer]}",
-                     lambda s: (s["sQuestion"].strip(), str(int(s["lSolutions"][0]))))
+    return _map_rows(
+        path,
+        "{sQuestion: str, lSolutions: [integer]}",
+        lambda s: (s["sQuestion"].strip(), str(int(s["lSolutions"][0]))),
+    )
 
 
 def read_svamp(path: pathlib.Path) -> Rows:
-    return _map_rows(path, "{Body: str, Question: str, Answer: number}",
-                     lambda s: (s["Body"].strip() + " " + s["Question"].strip(), str(s["Answer"])))
+    return _map_rows(
+        path,
+        "{Body: str, Question: str, Answer: number}",
+        lambda s: (s["Body"].strip() + " " + s["Question"].strip(), str(s["Answer"])),
+    )
 
 
 def read_gsm8k(path: pathlib.Path) -> Rows:
@@ -104,7 +112,7 @@ def read_gsm8k(path: pathlib.Path) -> Rows:
             if solution.count("####") != 1:
                 raise ValueError('no single "####" in answer')
             # The notebook skips "#### " (5 characters); the answer may keep its commas.
-            rows.append((s["question"], solution[solution.find("####") + 5:]))
+            rows.append((s["question"], solution[solution.find("####") + 5 :]))
     return rows
 
 

@@ -1,5 +1,6 @@
 """The 12 tasks of the paper: their source files (parts, in dataset order), answer kind and
 Zero-shot-CoT answer trigger. Paper names everywhere a user sees them."""
+
 import dataclasses
 from typing import Callable
 
@@ -15,6 +16,7 @@ AQUA_TRAIN = "raw/deepmind_aqua/train.json"
 class Part:
     """One source file and how many rows it gives: sample indices of later parts stay put
     even when this file is missing (AQuA's test part is 97467..97720 without its train file)."""
+
     path: str
     rows: int
     read: Callable
@@ -49,29 +51,68 @@ def _one(path: str, rows: int, read: Callable) -> tuple[Part, ...]:
 _INFOS = [
     TaskInfo("single_eq", _one("SingleEq/questions.json", 508, readers.read_single_eq), "float", _ARABIC, "singleeq"),
     TaskInfo("addsub", _one("AddSub/AddSub.json", 395, readers.read_addsub), "float", _ARABIC, "addsub"),
-    TaskInfo("multiarith", _one("MultiArith/MultiArith.json", 600, readers.read_multiarith), "integer", _ARABIC,
-             "multiarith"),
-    TaskInfo("gsm8k", (Part(GSM8K_TRAIN, 7473, readers.read_gsm8k),
-                       Part(KOJIMA_DIR + "grade-school-math/test.jsonl", 1319, readers.read_gsm8k)), "integer", _ARABIC,
-             "gsm8k"),
-    TaskInfo("aqua", (Part(AQUA_TRAIN, 97467, readers.read_aqua), Part(KOJIMA_DIR + "AQuA/test.json", 254, readers.read_aqua)),
-             "choice", _among("ABCDE"), "aqua", "ABCDE"),
+    TaskInfo(
+        "multiarith", _one("MultiArith/MultiArith.json", 600, readers.read_multiarith), "integer", _ARABIC, "multiarith"
+    ),
+    TaskInfo(
+        "gsm8k",
+        (
+            Part(GSM8K_TRAIN, 7473, readers.read_gsm8k),
+            Part(KOJIMA_DIR + "grade-school-math/test.jsonl", 1319, readers.read_gsm8k),
+        ),
+        "integer",
+        _ARABIC,
+        "gsm8k",
+    ),
+    TaskInfo(
+        "aqua",
+        (Part(AQUA_TRAIN, 97467, readers.read_aqua), Part(KOJIMA_DIR + "AQuA/test.json", 254, readers.read_aqua)),
+        "choice",
+        _among("ABCDE"),
+        "aqua",
+        "ABCDE",
+    ),
     TaskInfo("svamp", _one("SVAMP/SVAMP.json", 1000, readers.read_svamp), "float", _ARABIC, "svamp"),
-    TaskInfo("date_understanding", _one("Bigbench_Date/task.json", 369, readers.read_date_understanding), "choice",
-             _among("ABCDEF"), "date_understanding", "ABCDEF"),
-    TaskInfo("tracking_shuffled_objects",
-             _one("Bigbench_object_tracking/task.json", 750, readers.read_tracking_shuffled_objects), "choice",
-             _among("ABC"), "shuffled_objects", "ABC"),
-    TaskInfo("last_letter_concatenation",
-             _one("last_letters/last_letters.json", 500, readers.read_last_letter_concatenation), "letters",
-             "\nTherefore, the answer is", "last_letters"),
-    TaskInfo("coin_flip", _one("coin_flip/coin_flip.json", 500, readers.read_coin_flip), "yes_no", _YES_NO,
-             "coin_flip"),
-    TaskInfo("commonsense_qa", (Part(KOJIMA_DIR + "CommonsenseQA/train_rand_split.jsonl", 9741, readers.read_commonsense_qa),
-                                Part(KOJIMA_DIR + "CommonsenseQA/dev_rand_split.jsonl", 1221, readers.read_commonsense_qa)),
-             "choice", _among("ABCDE"), "commonsensqa", "ABCDE"),
-    TaskInfo("strategy_qa", _one("StrategyQA/task.json", 2290, readers.read_strategy_qa), "yes_no", _YES_NO,
-             "strategyqa"),
+    TaskInfo(
+        "date_understanding",
+        _one("Bigbench_Date/task.json", 369, readers.read_date_understanding),
+        "choice",
+        _among("ABCDEF"),
+        "date_understanding",
+        "ABCDEF",
+    ),
+    TaskInfo(
+        "tracking_shuffled_objects",
+        _one("Bigbench_object_tracking/task.json", 750, readers.read_tracking_shuffled_objects),
+        "choice",
+        _among("ABC"),
+        "shuffled_objects",
+        "ABC",
+    ),
+    TaskInfo(
+        "last_letter_concatenation",
+        _one("last_letters/last_letters.json", 500, readers.read_last_letter_concatenation),
+        "letters",
+        "\nTherefore, the answer is",
+        "last_letters",
+    ),
+    TaskInfo(
+        "coin_flip", _one("coin_flip/coin_flip.json", 500, readers.read_coin_flip), "yes_no", _YES_NO, "coin_flip"
+    ),
+    TaskInfo(
+        "commonsense_qa",
+        (
+            Part(KOJIMA_DIR + "CommonsenseQA/train_rand_split.jsonl", 9741, readers.read_commonsense_qa),
+            Part(KOJIMA_DIR + "CommonsenseQA/dev_rand_split.jsonl", 1221, readers.read_commonsense_qa),
+        ),
+        "choice",
+        _among("ABCDE"),
+        "commonsensqa",
+        "ABCDE",
+    ),
+    TaskInfo(
+        "strategy_qa", _one("StrategyQA/task.json", 2290, readers.read_strategy_qa), "yes_no", _YES_NO, "strategyqa"
+    ),
 ]
 
 TASK_INFO: dict[str, TaskInfo] = {info.key: info for info in _INFOS}

@@ -5,6 +5,7 @@ Candidates are every substring of the completion that has the task's answer form
 answer prefix (e.g. "-->" for Fine-tune-CoT) found in the completion, the prediction is the
 first candidate after it; without it, the last candidate; with no prefix at all (zero-shot,
 vanilla fine-tuning), the first candidate."""
+
 import dataclasses
 import re
 
@@ -77,14 +78,18 @@ def score(task: str, completion: str, gold_answer: str, answer_prefix: str | Non
     gold = normalize_gold(task, gold_answer)
     at = completion.find(answer_prefix) if answer_prefix else -1
     if at >= 0:
-        candidates = extract_candidates(task, completion[at + len(answer_prefix):])
+        candidates = extract_candidates(task, completion[at + len(answer_prefix) :])
         pick_first = True
     else:
         candidates = extract_candidates(task, completion)
         pick_first = not answer_prefix
     prediction = (candidates[0] if pick_first else candidates[-1]) if candidates else None
-    return Score(prediction, tuple(candidates), answers_match(task, prediction, gold),
-                 followed_format=not answer_prefix or at >= 0)
+    return Score(
+        prediction,
+        tuple(candidates),
+        answers_match(task, prediction, gold),
+        followed_format=not answer_prefix or at >= 0,
+    )
 
 
 def kojima_cleanse(task: str, answer_step: str) -> str:

@@ -1,6 +1,7 @@
 """Raw source files of the 12 tasks: where they live under --data_dir, their public origin,
 and their checksums. Finding a file: `data_dir/<path>`, then `cache_dir/<path>`, then (only
 when asked) a download from the public origin into `cache_dir`, checked before it is kept."""
+
 import dataclasses
 import hashlib
 import os
@@ -24,6 +25,7 @@ DEFAULT_CACHE_DIR = pathlib.Path(os.environ.get("RT_JAX_CACHE", "~/.cache/rt_jax
 class SourceFile:
     """One raw file. `git_sha1` is the blob id in the origin repository (known for every file,
     also those we have never seen, e.g. AQuA's train.json); `sha256` where we hold the file."""
+
     path: str  # relative to data_dir / cache_dir
     url: str
     git_sha1: str
@@ -34,39 +36,84 @@ def _k(rel: str, git_sha1: str, sha256: str) -> SourceFile:
     return SourceFile(KOJIMA_DIR + rel, _KOJIMA + rel, git_sha1, sha256)
 
 
-SOURCES: dict[str, SourceFile] = {s.path: s for s in [
-    _k("SingleEq/questions.json", "a8a1704d494d107d9b8ced7ae99c9af911b0a506",
-       "051507bd2b489c257057b485774a83d2710c23a4bc0f4a58e1822ae2773ef05e"),
-    _k("AddSub/AddSub.json", "3774017520b77333af378094558bbf79ac096f7b",
-       "21930fa90385c72b5a15f4b9a4dda27276b889ae9ff44285505cdd9fa0a20df8"),
-    _k("MultiArith/MultiArith.json", "8b720d2f5b6658913bb3160fb0554aa57173ef3f",
-       "dc9db1b6cc68b1ecc2dec830d15aaf8c9a0932aa31d5ffce88ef3628179d36f4"),
-    _k("SVAMP/SVAMP.json", "aad093525105c6331581d7082250b9c22578271e",
-       "5be77703a6d891ae476d7c082787ad361392aa02453b132516cdd5f4e7934e3e"),
-    _k("grade-school-math/test.jsonl", "e4c2ff4942b9a78bd74f04141224c11e28d12dc9",
-       "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14"),
-    SourceFile("raw/openai_grade_school_math/grade_school_math/data/train.jsonl", _GSM8K + "train.jsonl",
-               "7d97154b91aef28d01c3301741c81ce90039a4b1",
-               "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465"),
-    # AQuA-RAT train (tens of MB) is not in ../shared/data; only its upstream blob id is known.
-    SourceFile("raw/deepmind_aqua/train.json", _AQUA + "train.json", "a805bddefde8d70fdb66ff7ab85a1999bdc3eece"),
-    _k("AQuA/test.json", "a62ef3e8bc0446de096c8384a0bf5c99867043b2",
-       "de41581881ef95c5588c44ddc701c77fd480839241dd422a0d181262af24520c"),
-    _k("CommonsenseQA/train_rand_split.jsonl", "3e523e7ffe68e07ddb76053783f0277471a1a76e",
-       "58ffa3c8472410e24b8c43f423d89c8a003d8284698a6ed7874355dedd09a2fb"),
-    _k("CommonsenseQA/dev_rand_split.jsonl", "8b82e8e338328f43dd5c740d5b753e32a27b5005",
-       "3210497fdaae614ac085d9eb873dd7f4d49b6f965a93adadc803e1229fd8a02a"),
-    _k("StrategyQA/task.json", "f18c2a1b3ada2409a711b33ee8fd8bfaadfb9cee",
-       "60af9081fed20102fd8bb1e02dc7d9f12238efcba33e4c1a56b4d61cb6409803"),
-    _k("Bigbench_Date/task.json", "5f8206fb8d33907e313d7517e213d59ad4060dcb",
-       "ff716f0e399109146db3a998281c39954907b78268a9b633a95582d63847822f"),
-    _k("Bigbench_object_tracking/task.json", "0a216bc7ceb0cd74320cb68ef6309f2f2064ee6b",
-       "74b74d3c8827c0387a3f24ee9efa7edd90b2d53af3daacb9961341af66f750a0"),
-    _k("coin_flip/coin_flip.json", "69456f0e73cdc950aa4177c4a8f259246ba7faca",
-       "68cf201737a1463ef6bed5419622805a8934d92bff6a28a9dfbf83be3135ba5a"),
-    _k("last_letters/last_letters.json", "d7fbe99bebc1bfa32a0d61f261df6ef965917180",
-       "60e8d092d0a6423d3256e87e0c249b69aefea4cd27985082095fa4e93931fb02"),
-]}
+SOURCES: dict[str, SourceFile] = {
+    s.path: s
+    for s in [
+        _k(
+            "SingleEq/questions.json",
+            "a8a1704d494d107d9b8ced7ae99c9af911b0a506",
+            "051507bd2b489c257057b485774a83d2710c23a4bc0f4a58e1822ae2773ef05e",
+        ),
+        _k(
+            "AddSub/AddSub.json",
+            "3774017520b77333af378094558bbf79ac096f7b",
+            "21930fa90385c72b5a15f4b9a4dda27276b889ae9ff44285505cdd9fa0a20df8",
+        ),
+        _k(
+            "MultiArith/MultiArith.json",
+            "8b720d2f5b6658913bb3160fb0554aa57173ef3f",
+            "dc9db1b6cc68b1ecc2dec830d15aaf8c9a0932aa31d5ffce88ef3628179d36f4",
+        ),
+        _k(
+            "SVAMP/SVAMP.json",
+            "aad093525105c6331581d7082250b9c22578271e",
+            "5be77703a6d891ae476d7c082787ad361392aa02453b132516cdd5f4e7934e3e",
+        ),
+        _k(
+            "grade-school-math/test.jsonl",
+            "e4c2ff4942b9a78bd74f04141224c11e28d12dc9",
+            "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
+        ),
+        SourceFile(
+            "raw/openai_grade_school_math/grade_school_math/data/train.jsonl",
+            _GSM8K + "train.jsonl",
+            "7d97154b91aef28d01c3301741c81ce90039a4b1",
+            "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465",
+        ),
+        # AQuA-RAT train (tens of MB) is not in ../shared/data; only its upstream blob id is known.
+        SourceFile("raw/deepmind_aqua/train.json", _AQUA + "train.json", "a805bddefde8d70fdb66ff7ab85a1999bdc3eece"),
+        _k(
+            "AQuA/test.json",
+            "a62ef3e8bc0446de096c8384a0bf5c99867043b2",
+            "de41581881ef95c5588c44ddc701c77fd480839241dd422a0d181262af24520c",
+        ),
+        _k(
+            "CommonsenseQA/train_rand_split.jsonl",
+            "3e523e7ffe68e07ddb76053783f0277471a1a76e",
+            "58ffa3c8472410e24b8c43f423d89c8a003d8284698a6ed7874355dedd09a2fb",
+        ),
+        _k(
+            "CommonsenseQA/dev_rand_split.jsonl",
+            "8b82e8e338328f43dd5c740d5b753e32a27b5005",
+            "3210497fdaae614ac085d9eb873dd7f4d49b6f965a93adadc803e1229fd8a02a",
+        ),
+        _k(
+            "StrategyQA/task.json",
+            "f18c2a1b3ada2409a711b33ee8fd8bfaadfb9cee",
+            "60af9081fed20102fd8bb1e02dc7d9f12238efcba33e4c1a56b4d61cb6409803",
+        ),
+        _k(
+            "Bigbench_Date/task.json",
+            "5f8206fb8d33907e313d7517e213d59ad4060dcb",
+            "ff716f0e399109146db3a998281c39954907b78268a9b633a95582d63847822f",
+        ),
+        _k(
+            "Bigbench_object_tracking/task.json",
+            "0a216bc7ceb0cd74320cb68ef6309f2f2064ee6b",
+            "74b74d3c8827c0387a3f24ee9efa7edd90b2d53af3daacb9961341af66f750a0",
+        ),
+        _k(
+            "coin_flip/coin_flip.json",
+            "69456f0e73cdc950aa4177c4a8f259246ba7faca",
+            "68cf201737a1463ef6bed5419622805a8934d92bff6a28a9dfbf83be3135ba5a",
+        ),
+        _k(
+            "last_letters/last_letters.json",
+            "d7fbe99bebc1bfa32a0d61f261df6ef965917180",
+            "60e8d092d0a6423d3256e87e0c249b69aefea4cd27985082095fa4e93931fb02",
+        ),
+    ]
+}
 
 
 # reasoning-teacher's split and few-shot prompt files (`data/split/*.json`, `data/*.json`).
@@ -92,8 +139,10 @@ SPLIT_SHA256 = {
 def split_source(filename: str) -> SourceFile:
     """A split or few-shot prompt file of reasoning-teacher, kept under `splits/`."""
     if filename not in SPLIT_SHA256:
-        raise UserError(f"splits/{filename}: not a file of reasoning-teacher's data/split/; expected one of "
-                        f"{', '.join(sorted(SPLIT_SHA256))}")
+        raise UserError(
+            f"splits/{filename}: not a file of reasoning-teacher's data/split/; expected one of "
+            f"{', '.join(sorted(SPLIT_SHA256))}"
+        )
     folder = "split/" if "__" in filename else ""
     return SourceFile("splits/" + filename, _SPLITS + folder + filename, "", SPLIT_SHA256[filename])
 
@@ -115,8 +164,9 @@ def _fetch_url(url: str) -> bytes:
         return response.read()
 
 
-def download(source: SourceFile, cache_dir: os.PathLike | str | None = None,
-             fetch: Callable[[str], bytes] | None = None) -> pathlib.Path:
+def download(
+    source: SourceFile, cache_dir: os.PathLike | str | None = None, fetch: Callable[[str], bytes] | None = None
+) -> pathlib.Path:
     """Fetches `source` into the cache once, verified, written atomically; an existing cached
     file is kept as it is."""
     target = pathlib.Path(cache_dir or DEFAULT_CACHE_DIR) / source.path
@@ -135,13 +185,18 @@ def download(source: SourceFile, cache_dir: os.PathLike | str | None = None,
 
 
 def missing_message(source: SourceFile, data_dir, cache_dir=None) -> str:
-    place = pathlib.Path(data_dir) / source.path if data_dir else pathlib.Path(cache_dir or DEFAULT_CACHE_DIR) / source.path
-    return (f"missing source file {source.path}: put it at {place} "
-            f"(curl -L --create-dirs -o {place} {source.url}), or let rt_jax fetch it (download=True, --download)")
+    place = (
+        pathlib.Path(data_dir) / source.path if data_dir else pathlib.Path(cache_dir or DEFAULT_CACHE_DIR) / source.path
+    )
+    return (
+        f"missing source file {source.path}: put it at {place} "
+        f"(curl -L --create-dirs -o {place} {source.url}), or let rt_jax fetch it (download=True, --download)"
+    )
 
 
-def locate(path: str, data_dir, cache_dir=None, download_missing: bool = False,
-           fetch: Callable[[str], bytes] | None = None) -> pathlib.Path | None:
+def locate(
+    path: str, data_dir, cache_dir=None, download_missing: bool = False, fetch: Callable[[str], bytes] | None = None
+) -> pathlib.Path | None:
     """Where the raw file `path` is: data_dir, then the cache, then a download if allowed;
     None when it is absent and downloading is off."""
     for root in (data_dir, cache_dir or DEFAULT_CACHE_DIR):

@@ -12,6 +12,7 @@ arithmetic slip that carries to a wrong final answer, so the correctness filter 
 Every phrasing writes each intermediate state and ends with an explicit read-out; the pilot
 found that a phrasing dropping steps pulls greedy decoding onto it and ruins accuracy.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,9 @@ def _states(start: int, steps) -> list[int]:
     return states
 
 
-def _make_problem(index: int, rng: random.Random, min_ops: int, max_ops: int, max_start: int,
-                  max_operand: int) -> Problem:
+def _make_problem(
+    index: int, rng: random.Random, min_ops: int, max_ops: int, max_start: int, max_operand: int
+) -> Problem:
     name, obj = rng.choice(_NAMES), rng.choice(_OBJECTS)
     start = rng.randint(1, max_start)
     steps, count = [], start
@@ -72,8 +74,9 @@ def _make_problem(index: int, rng: random.Random, min_ops: int, max_ops: int, ma
     return Problem(index, name, obj, start, tuple(steps), question, str(count))
 
 
-def make_problems(num: int, seed: int = 0, min_ops: int = 2, max_ops: int = 3, max_start: int = 9,
-                  max_operand: int = 5) -> list[Problem]:
+def make_problems(
+    num: int, seed: int = 0, min_ops: int = 2, max_ops: int = 3, max_start: int = 9, max_operand: int = 5
+) -> list[Problem]:
     """`num` distinct problems (distinct question texts), deterministic in `seed`."""
     rng = random.Random(seed)
     seen, problems = set(), []
@@ -110,9 +113,12 @@ PHRASINGS = (
 def render_rationale(problem: Problem, states: Sequence[int], phrasing: int = 0) -> str:
     """The rationale for `problem` with the given counts after each step (may hold a slip)."""
     opening, step = PHRASINGS[phrasing]
-    parts = [step.format(a=a, b=b, n=n, op="+" if sign > 0 else "-", word="plus" if sign > 0 else "minus",
-                         Verb=verb.capitalize())
-             for (verb, sign, n), a, b in zip(problem.steps, states, states[1:])]
+    parts = [
+        step.format(
+            a=a, b=b, n=n, op="+" if sign > 0 else "-", word="plus" if sign > 0 else "minus", Verb=verb.capitalize()
+        )
+        for (verb, sign, n), a, b in zip(problem.steps, states, states[1:])
+    ]
     return " " + opening.format(start=states[0]) + " ".join(parts)
 
 
@@ -145,7 +151,7 @@ class RuleBasedTeacher:
             slipped = states[k + 1] + rng.choice((-1, 1))
             if slipped < 0:
                 slipped = states[k + 1] + 1
-            states = states[:k + 1] + _states(slipped, problem.steps[k + 1:])
+            states = states[: k + 1] + _states(slipped, problem.steps[k + 1 :])
         return render_rationale(problem, states, phrasing)
 
     def complete(self, prompts: list[str], max_tokens: int, temperature: float, seed: int | None = None):
@@ -169,18 +175,22 @@ class RuleBasedTeacher:
 
 # ---- the task in the rt_jax.tasks registry ----------------------------------------------------
 
+
 def data_path(data_dir: str | os.PathLike) -> pathlib.Path:
     return pathlib.Path(data_dir) / DATA_FILE
 
 
-def write_task_files(data_dir: str | os.PathLike, problems: Sequence[Problem], train: Sequence[int],
-                     test: Sequence[int]) -> None:
+def write_task_files(
+    data_dir: str | os.PathLike, problems: Sequence[Problem], train: Sequence[int], test: Sequence[int]
+) -> None:
     """The dataset and its split under `data_dir`, as rt_jax.tasks reads the paper's tasks;
     then registers the task with this size. Refuses to replace different existing files."""
     rows = json.dumps([{"question": p.question, "answer": p.answer} for p in problems], indent=0) + "\n"
     split = json.dumps({"train": list(train), "test": list(test)}) + "\n"
-    for path, text in ((data_path(data_dir), rows),
-                       (pathlib.Path(data_dir) / "splits" / f"{TASK_NAME}__default.json", split)):
+    for path, text in (
+        (data_path(data_dir), rows),
+        (pathlib.Path(data_dir) / "splits" / f"{TASK_NAME}__default.json", split),
+    ):
         if path.exists() and path.read_text(encoding="utf-8") != text:
             raise UserError(f"{path}: already holds a different {TASK_NAME} dataset; choose another directory")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +206,12 @@ def register(num_rows: int) -> None:
     """Makes `arith_small` (with `num_rows` questions) a task of rt_jax.tasks."""
     from rt_jax.tasks import registry
 
-    registry.register_task(registry.TaskInfo(
-        TASK_NAME, (registry.Part(DATA_FILE, num_rows, _read_rows),), "integer",
-        "\nTherefore, the answer (arabic numerals) is", kojima_log=""))
+    registry.register_task(
+        registry.TaskInfo(
+            TASK_NAME,
+            (registry.Part(DATA_FILE, num_rows, _read_rows),),
+            "integer",
+            "\nTherefore, the answer (arabic numerals) is",
+            kojima_log="",
+        )
+    )

@@ -8,6 +8,7 @@ split), written as array_record so `tfds.data_source` reads it with no TensorFlo
 
 Records keep sample_index order. Raw files come from `manual_dir` (the --data_dir folder);
 without one, from the rt_jax download cache (fetched and checked on first use)."""
+
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -22,15 +23,18 @@ class RtJaxTasks(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "The unified datasets and default splits of Ho et al. (2023)."}
     BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=task) for task in TASKS]
-    MANUAL_DOWNLOAD_INSTRUCTIONS = ("Optional: pass DownloadConfig(manual_dir=<folder with raw/ and splits/>); "
-                                    "otherwise the raw files are downloaded into rt_jax's cache.")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        "Optional: pass DownloadConfig(manual_dir=<folder with raw/ and splits/>); "
+        "otherwise the raw files are downloaded into rt_jax's cache."
+    )
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
             description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "sample_index": np.int64, "question": tfds.features.Text(), "answer": tfds.features.Text()}),
+            features=tfds.features.FeaturesDict(
+                {"sample_index": np.int64, "question": tfds.features.Text(), "answer": tfds.features.Text()}
+            ),
             disable_shuffling=True,  # records in sample_index order, like the unified dataset
             homepage="https://github.com/itsnamgyu/reasoning-teacher",
         )
@@ -46,8 +50,10 @@ class RtJaxTasks(tfds.core.GeneratorBasedBuilder):
         task = self.builder_config.name
         dataset = load_dataset(task, raw_dir, download=raw_dir is None)
         split = load_split(task, raw_dir, download=raw_dir is None)
-        parts = {name: [dataset[i] for i in indices if i in dataset]
-                 for name, indices in (("train", split.train), ("test", split.test))}
+        parts = {
+            name: [dataset[i] for i in indices if i in dataset]
+            for name, indices in (("train", split.train), ("test", split.test))
+        }
         # A split none of whose examples could be built (AQuA's train without train.json) is left out.
         return {name: self._generate_examples(examples) for name, examples in parts.items() if examples}
 

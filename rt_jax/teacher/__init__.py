@@ -8,6 +8,7 @@
 
 Command line: `python -m rt_jax.teacher <import_kojima|import_rt|export_rt|generate|stats>`.
 """
+
 from rt_jax.teacher.backends import Completion, HttpCompletionsBackend, LocalModelBackend, TeacherError
 from rt_jax.teacher.generate import generate_rationales, method_name
 from rt_jax.teacher.import_kojima import KOJIMA_METHOD, KOJIMA_TEACHER, import_log, kojima_logs
@@ -17,7 +18,26 @@ from rt_jax.teacher.select import in_dataset_letters, select_rationales, train_r
 from rt_jax.teacher.stats import cache_stats, shard_stats
 from rt_jax.teacher.store import Conflict, RationaleStore
 
-__all__ = ["Completion", "Conflict", "HttpCompletionsBackend", "KOJIMA_METHOD", "KOJIMA_TEACHER", "LocalModelBackend",
-           "RationaleStore", "Record", "SCHEMA_VERSION", "TeacherError", "cache_stats", "export_rt",
-           "generate_rationales", "import_log", "import_rt_file", "in_dataset_letters", "kojima_logs", "method_name",
-           "select_rationales", "shard_stats", "train_rationales"]
+__all__ = [
+    "Completion",
+    "Conflict",
+    "HttpCompletionsBackend",
+    "KOJIMA_METHOD",
+    "KOJIMA_TEACHER",
+    "LocalModelBackend",
+    "RationaleStore",
+    "Record",
+    "SCHEMA_VERSION",
+    "TeacherError",
+    "cache_stats",
+    "export_rt",
+    "generate_rationales",
+    "import_log",
+    "import_rt_file",
+    "in_dataset_letters",
+    "kojima_logs",
+    "method_name",
+    "select_rationales",
+    "shard_stats",
+    "train_rationales",
+]

@@ -10,6 +10,7 @@
 Bad records, blocks or files are reported one per line (file:line: why) and skipped; the exit status
 is then 1 and the last line says how many. Usage errors exit 2.
 """
+
 import json
 import os
 import sys
@@ -63,8 +64,10 @@ def _store(must_exist: bool = False):
     from rt_jax.teacher.store import RationaleStore
 
     if must_exist and not os.path.isdir(FLAGS.cache_dir):
-        raise UserError(f"--cache_dir={FLAGS.cache_dir}: no such folder; fill a cache first with "
-                        "import_kojima, import_rt or generate")
+        raise UserError(
+            f"--cache_dir={FLAGS.cache_dir}: no such folder; fill a cache first with "
+            "import_kojima, import_rt or generate"
+        )
     return RationaleStore(FLAGS.cache_dir)
 
 
@@ -73,15 +76,19 @@ def import_kojima(problems: list[str]) -> None:
 
     wanted = set(_tasks())
     store = _store()
-    print(f"{'task':28s}{'blocks':>8s}{'matched':>9s}{'written':>9s}{'cached':>8s}{'kojima%':>9s}"
-          f"{'ours%':>9s}{'train w/ correct':>18s}")
+    print(
+        f"{'task':28s}{'blocks':>8s}{'matched':>9s}{'written':>9s}{'cached':>8s}{'kojima%':>9s}"
+        f"{'ours%':>9s}{'train w/ correct':>18s}"
+    )
     for log in kojima_logs(FLAGS.kojima_logs or FLAGS.data_dir):
         if LOG_NAMES[log.name[: -len(LOG_SUFFIX)]] not in wanted:
             continue
         r = import_log(store, log, FLAGS.data_dir, problems)
         fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
-        print(f"{r.task:28s}{r.blocks:8d}{r.matched:9d}{r.written:9d}{r.already_cached:8d}"
-              f"{fmt(r.kojima_accuracy):>9s}{fmt(r.accuracy):>9s}{r.train_with_correct:18d}")
+        print(
+            f"{r.task:28s}{r.blocks:8d}{r.matched:9d}{r.written:9d}{r.already_cached:8d}"
+            f"{fmt(r.kojima_accuracy):>9s}{fmt(r.accuracy):>9s}{r.train_with_correct:18d}"
+        )
 
 
 def import_rt(problems: list[str]) -> None:
@@ -96,11 +103,14 @@ def import_rt(problems: list[str]) -> None:
 
 
 def export_rt(problems: list[str]) -> None:
-    from rt_jax.teacher.reasoning_teacher import export_rt as export, write_json_new
+    from rt_jax.teacher.reasoning_teacher import export_rt as export
+    from rt_jax.teacher.reasoning_teacher import write_json_new
 
     if len(FLAGS.tasks) != 1 or not FLAGS.out:
         raise UserError("export_rt: give one task (--tasks=<task>) and --out=<new file.json>")
-    obj = export(_store(must_exist=True), FLAGS.teacher, FLAGS.method or "zs_cot", FLAGS.tasks[0], FLAGS.data_dir, problems)
+    obj = export(
+        _store(must_exist=True), FLAGS.teacher, FLAGS.method or "zs_cot", FLAGS.tasks[0], FLAGS.data_dir, problems
+    )
     write_json_new(FLAGS.out, obj)
     print(f"{FLAGS.out}: {sum(len(v) for v in obj['data'].values())} completions of {len(obj['data'])} samples")
 
@@ -112,8 +122,13 @@ def _backend():
         raise UserError("generate: give --model (API model name, or rt_jax model name/path for --backend=local)")
     if FLAGS.backend == "http":
         return backends.HttpCompletionsBackend(
-            FLAGS.url, FLAGS.model, FLAGS.api_key_env or None, concurrency=FLAGS.concurrency,
-            requests_per_second=FLAGS.rate_limit, max_retries=FLAGS.max_retries)
+            FLAGS.url,
+            FLAGS.model,
+            FLAGS.api_key_env or None,
+            concurrency=FLAGS.concurrency,
+            requests_per_second=FLAGS.rate_limit,
+            max_retries=FLAGS.max_retries,
+        )
     from rt_jax.models import from_pretrained
 
     return backends.LocalModelBackend(from_pretrained(FLAGS.model), batch_size=FLAGS.batch_size)
@@ -134,23 +149,37 @@ def generate(problems: list[str]) -> None:
         indices = {"train": split.train, "test": split.test, "all": split.train + split.test}[FLAGS.split]
         available = [i for i in sorted(indices) if i in dataset]
         if len(available) < len(indices):
-            problems.append(f"{task}: {len(indices) - len(available)} sample(s) of the {FLAGS.split} split are not "
-                            f"available and were skipped ({'; '.join(dataset.missing)})")
+            problems.append(
+                f"{task}: {len(indices) - len(available)} sample(s) of the {FLAGS.split} split are not "
+                f"available and were skipped ({'; '.join(dataset.missing)})"
+            )
         indices = available
         if FLAGS.limit:
             indices = indices[: FLAGS.limit]
         report = generate_rationales(
-            store, backend, task, dataset.select(indices), FLAGS.teacher, FLAGS.num_completions,
-            FLAGS.temperature, FLAGS.method, max_reasoning_tokens=FLAGS.max_reasoning_tokens,
-            max_answer_tokens=FLAGS.max_answer_tokens, chunk_size=FLAGS.batch_size, seed=FLAGS.seed,
-            problems=problems)
+            store,
+            backend,
+            task,
+            dataset.select(indices),
+            FLAGS.teacher,
+            FLAGS.num_completions,
+            FLAGS.temperature,
+            FLAGS.method,
+            max_reasoning_tokens=FLAGS.max_reasoning_tokens,
+            max_answer_tokens=FLAGS.max_answer_tokens,
+            chunk_size=FLAGS.batch_size,
+            seed=FLAGS.seed,
+            problems=problems,
+        )
         print(f"{task}: requested={report.requested} cached={report.cached} written={report.written}")
 
 
 def stats(problems: list[str]) -> None:
     from rt_jax.teacher.stats import cache_stats, format_table
 
-    result = cache_stats(_store(must_exist=True), FLAGS.data_dir, FLAGS.teacher, FLAGS.method or "zs_cot", _tasks(), problems)
+    result = cache_stats(
+        _store(must_exist=True), FLAGS.data_dir, FLAGS.teacher, FLAGS.method or "zs_cot", _tasks(), problems
+    )
     print(json.dumps(result, indent=2) if FLAGS.json else format_table(result))
 
 

@@ -8,6 +8,7 @@
   variable; the key is sent only in the Authorization header and is scrubbed from every message.
 - `LocalModelBackend`: an rt_jax model decoded with rt_jax's batched sampler (rt_jax.decoding).
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -55,16 +56,28 @@ class _RateLimiter:
 
 
 class HttpCompletionsBackend:
-    def __init__(self, base_url: str, model: str, api_key_env: str | None = "OPENAI_API_KEY",
-                 concurrency: int = 8, requests_per_second: float = 0.0, max_retries: int = 6,
-                 backoff_s: float = 1.0, max_backoff_s: float = 60.0, timeout_s: float = 120.0,
-                 extra_body: dict | None = None, sleep=time.sleep):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        requests_per_second: float = 0.0,
+        max_retries: int = 6,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        timeout_s: float = 120.0,
+        extra_body: dict | None = None,
+        sleep=time.sleep,
+    ):
         self.url = base_url.rstrip("/") + "/completions"
         self.model = model
         self._key = os.environ.get(api_key_env) if api_key_env else None
         if api_key_env and api_key_env not in os.environ:
-            raise UserError(f"--api_key_env={api_key_env}: environment variable is not set "
-                            "(set it, or pass an empty --api_key_env for servers without a key)")
+            raise UserError(
+                f"--api_key_env={api_key_env}: environment variable is not set "
+                "(set it, or pass an empty --api_key_env for servers without a key)"
+            )
         self.concurrency = max(1, concurrency)
         self.limiter = _RateLimiter(requests_per_second)
         self.max_retries, self.backoff_s, self.max_backoff_s = max_retries, backoff_s, max_backoff_s
@@ -89,8 +102,14 @@ class HttpCompletionsBackend:
             return json.loads(response.read().decode("utf-8"))
 
     def _complete_one(self, prompt: str, max_tokens: int, temperature: float, seed: int | None) -> Completion:
-        body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens,
-                "temperature": temperature, "n": 1, **self.extra_body}
+        body = {
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "n": 1,
+            **self.extra_body,
+        }
         if seed is not None:
             body["seed"] = seed
         for attempt in range(self.max_retries + 1):
@@ -113,7 +132,7 @@ class HttpCompletionsBackend:
             if attempt == self.max_retries:
                 raise TeacherError(f"{self.url}: gave up after {attempt + 1} attempts ({why})")
             self.retries += 1
-            delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt) * (0.5 + random.random() / 2)
+            delay = min(self.max_backoff_s, self.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
             if retry_after:
                 try:
                     delay = max(delay, float(retry_after))
@@ -122,12 +141,12 @@ class HttpCompletionsBackend:
             self._sleep(delay)
         raise AssertionError("unreachable")
 
-    def complete(self, prompts: list[str], max_tokens: int, temperature: float,
-                 seed: int | None = None) -> list[Completion]:
+    def complete(
+        self, prompts: list[str], max_tokens: int, temperature: float, seed: int | None = None
+    ) -> list[Completion]:
         seeds = [None if seed is None else seed + i for i in range(len(prompts))]
         with concurrent.futures.ThreadPoolExecutor(self.concurrency) as pool:
-            futures = [pool.submit(self._complete_one, p, max_tokens, temperature, s)
-                       for p, s in zip(prompts, seeds)]
+            futures = [pool.submit(self._complete_one, p, max_tokens, temperature, s) for p, s in zip(prompts, seeds)]
             return [f.result() for f in futures]
 
 
@@ -139,17 +158,23 @@ class LocalModelBackend:
         self.loaded, self.batch_size = loaded, batch_size
         self.mesh, self.param_shardings = mesh, param_shardings
 
-    def complete(self, prompts: list[str], max_tokens: int, temperature: float,
-                 seed: int | None = None) -> list[Completion]:
+    def complete(
+        self, prompts: list[str], max_tokens: int, temperature: float, seed: int | None = None
+    ) -> list[Completion]:
         import jax
 
         from rt_jax.decoding import DecodeConfig, decode_texts
 
         # The seed travels in the key, not the config: a config change would recompile the decoder.
-        config = DecodeConfig(strategy="greedy" if temperature == 0 else "sample", temperature=temperature or 1.0,
-                              max_new_tokens=max_tokens, batch_size=self.batch_size)
+        config = DecodeConfig(
+            strategy="greedy" if temperature == 0 else "sample",
+            temperature=temperature or 1.0,
+            max_new_tokens=max_tokens,
+            batch_size=self.batch_size,
+        )
         key = jax.random.PRNGKey((seed or 0) % 2**31)
-        outs = decode_texts(self.loaded, list(prompts), config, key=key, mesh=self.mesh,
-                            param_shardings=self.param_shardings)
+        outs = decode_texts(
+            self.loaded, list(prompts), config, key=key, mesh=self.mesh, param_shardings=self.param_shardings
+        )
         # OpenAI's vocabulary: an end-of-sequence or stop string is "stop"; the token limit is "length".
         return [Completion(o.text, "length" if o.finish_reason == "length" else "stop") for o in outs]

@@ -7,6 +7,7 @@ Two steps per completion, as Kojima et al. ran text-davinci-002:
 A record is written once both steps are done, chunk by chunk, so an interrupted run loses at most
 the chunk in flight and a re-run only generates the (sample, completion) pairs not yet cached.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,11 +50,23 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="completion", disable=not enabled, smoothing=0.1)
 
 
-def generate_rationales(store: RationaleStore, backend, task: str, examples: Sequence, teacher: str,
-                        num_completions: int = 1, temperature: float = 0.0, method: str | None = None,
-                        trigger: str | None = None, max_reasoning_tokens: int = MAX_REASONING_TOKENS,
-                        max_answer_tokens: int = MAX_ANSWER_TOKENS, chunk_size: int = 64, seed: int = 0,
-                        progress: bool = True, problems: list[str] | None = None) -> GenerateReport:
+def generate_rationales(
+    store: RationaleStore,
+    backend,
+    task: str,
+    examples: Sequence,
+    teacher: str,
+    num_completions: int = 1,
+    temperature: float = 0.0,
+    method: str | None = None,
+    trigger: str | None = None,
+    max_reasoning_tokens: int = MAX_REASONING_TOKENS,
+    max_answer_tokens: int = MAX_ANSWER_TOKENS,
+    chunk_size: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+    problems: list[str] | None = None,
+) -> GenerateReport:
     """Fill completions 0..num_completions-1 of every example (rt_jax.tasks.Example) for `task`."""
     from rt_jax.tasks import score, task_info
 
@@ -72,7 +85,7 @@ def generate_rationales(store: RationaleStore, backend, task: str, examples: Seq
         bar = _progress(len(todo), f"{teacher}/{method}/{task}", progress)
         try:
             for start in range(0, len(todo), chunk_size):
-                chunk = todo[start: start + chunk_size]
+                chunk = todo[start : start + chunk_size]
                 # A chunk's seed depends on its first item, so a resumed run does not replay old draws.
                 chunk_seed = seed + zlib.crc32(f"{task}/{chunk[0][0].sample_index}/{chunk[0][1]}".encode())
                 prompts = [reasoning_prompt(ex.question) for ex, _ in chunk]
@@ -80,17 +93,30 @@ def generate_rationales(store: RationaleStore, backend, task: str, examples: Seq
                 second = [answer_prompt(p, r.text, trigger) for p, r in zip(prompts, rationales)]
                 answers = backend.complete(second, max_answer_tokens, 0.0, chunk_seed)
                 if not len(rationales) == len(answers) == len(chunk):
-                    raise TeacherError(f"{type(backend).__name__} returned {len(rationales)}/{len(answers)} "
-                                       f"completions for {len(chunk)} prompts")
+                    raise TeacherError(
+                        f"{type(backend).__name__} returned {len(rationales)}/{len(answers)} "
+                        f"completions for {len(chunk)} prompts"
+                    )
                 for (ex, c), p1, r, p2, a in zip(chunk, prompts, rationales, second, answers):
                     result = score(task, a.text, ex.answer)
-                    writer.append(Record(
-                        teacher=teacher, method=method, task=task, sample_index=ex.sample_index,
-                        completion_index=c, reasoning_prompt=p1, reasoning_completion=r.text,
-                        answer_prompt=p2, answer_completion=a.text, reasoning_finish_reason=r.finish_reason,
-                        answer_finish_reason=a.finish_reason,
-                        prediction=None if result.prediction is None else str(result.prediction),
-                        correct=bool(result.correct), extra={"temperature": temperature}))
+                    writer.append(
+                        Record(
+                            teacher=teacher,
+                            method=method,
+                            task=task,
+                            sample_index=ex.sample_index,
+                            completion_index=c,
+                            reasoning_prompt=p1,
+                            reasoning_completion=r.text,
+                            answer_prompt=p2,
+                            answer_completion=a.text,
+                            reasoning_finish_reason=r.finish_reason,
+                            answer_finish_reason=a.finish_reason,
+                            prediction=None if result.prediction is None else str(result.prediction),
+                            correct=bool(result.correct),
+                            extra={"temperature": temperature},
+                        )
+                    )
                     report.written += 1
                 bar.update(len(chunk))
         finally:

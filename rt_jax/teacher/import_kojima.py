@@ -6,6 +6,7 @@ commas; date and object tracking without/with "Which choice is true ?"), and the
 the options, so a question's key is its normalised stem plus the *set* of its normalised options, and
 option letters are carried from the log to the dataset through the option text (`letter_map`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,14 +14,18 @@ import pathlib
 import re
 
 from rt_jax.errors import UserError
-from rt_jax.teacher.kojima_log import LOG_NAMES, LOG_SUFFIX, LogFormatError, LogBlock, parse_log
+from rt_jax.teacher.kojima_log import LOG_NAMES, LOG_SUFFIX, LogBlock, LogFormatError, parse_log
 from rt_jax.teacher.record import Record
 from rt_jax.teacher.store import Conflict, RationaleStore
 
 KOJIMA_TEACHER = "text-davinci-002"  # Kojima's `model='gpt3-xl'` maps to this engine
 # Kojima et al.'s --model names -> the OpenAI engines their decoder called.
-KOJIMA_ENGINES = {"gpt3": "text-ada-001", "gpt3-medium": "text-babbage-001", "gpt3-large": "text-curie-001",
-                  "gpt3-xl": "text-davinci-002"}
+KOJIMA_ENGINES = {
+    "gpt3": "text-ada-001",
+    "gpt3-medium": "text-babbage-001",
+    "gpt3-large": "text-curie-001",
+    "gpt3-xl": "text-davinci-002",
+}
 KOJIMA_METHOD = "zs_cot"
 LOG_DIR = "raw/kojima_zero_shot_cot/log"
 
@@ -39,7 +44,7 @@ def split_choices(question: str) -> tuple[str, list[tuple[str, str]]]:
     found = list(_CHOICES.finditer(question))
     if not found:
         return question, []
-    stem, rest = question[: found[-1].start()], question[found[-1].end():]
+    stem, rest = question[: found[-1].start()], question[found[-1].end() :]
     pieces = _OPTION.split(rest)  # ["", "A", "x ", "B", "y", ...]
     return stem, [(pieces[i], pieces[i + 1]) for i in range(1, len(pieces) - 1, 2)]
 
@@ -96,8 +101,11 @@ def match_blocks(task: str, blocks: list[LogBlock], dataset, log_path, problems:
         key = question_key(block.question)
         candidates = [i for i in index.get(key, []) if i not in used]
         if not candidates:
-            why = "its question is not in the dataset" if key not in index \
+            why = (
+                "its question is not in the dataset"
+                if key not in index
                 else "every sample with its question is already matched"
+            )
             problems.append(f"{log_path}:{block.line}: block '{block.data_number}st data' unmatched: {why}")
             continue
         # Repeated questions (MultiArith has 20): prefer a sample whose gold is the log's GT.
@@ -109,12 +117,18 @@ def match_blocks(task: str, blocks: list[LogBlock], dataset, log_path, problems:
     return matched
 
 
-def block_record(task: str, block: LogBlock, example, mapping: dict[str, str], log_name: str, score,
-                 teacher: str = KOJIMA_TEACHER) -> Record:
+def block_record(
+    task: str, block: LogBlock, example, mapping: dict[str, str], log_name: str, score, teacher: str = KOJIMA_TEACHER
+) -> Record:
     """The cache record of one block, scored by our scorer against the unified gold answer.
     Multiple-choice letters are scored in the log's letters and the prediction mapped back."""
-    extra = {"source": "kojima_zero_shot_cot", "log": log_name, "line": block.line,
-             "kojima_pred": block.pred_mode, "kojima_gold": block.gold}
+    extra = {
+        "source": "kojima_zero_shot_cot",
+        "log": log_name,
+        "line": block.line,
+        "kojima_pred": block.pred_mode,
+        "kojima_gold": block.gold,
+    }
     if mapping:
         inverse = {v: k for k, v in mapping.items()}
         result = score(task, block.answer_text, inverse.get(example.answer, example.answer))
@@ -125,11 +139,21 @@ def block_record(task: str, block: LogBlock, example, mapping: dict[str, str], l
         result = score(task, block.answer_text, example.answer)
         prediction = result.prediction
     return Record(
-        teacher=teacher, method=KOJIMA_METHOD, task=task, sample_index=example.sample_index,
-        completion_index=0, reasoning_prompt=block.reasoning_prompt, reasoning_completion=block.rationale,
-        answer_prompt=block.answer_prompt, answer_completion=block.answer_text,
-        reasoning_finish_reason=None, answer_finish_reason=None,
-        prediction=None if prediction is None else str(prediction), correct=bool(result.correct), extra=extra)
+        teacher=teacher,
+        method=KOJIMA_METHOD,
+        task=task,
+        sample_index=example.sample_index,
+        completion_index=0,
+        reasoning_prompt=block.reasoning_prompt,
+        reasoning_completion=block.rationale,
+        answer_prompt=block.answer_prompt,
+        answer_completion=block.answer_text,
+        reasoning_finish_reason=None,
+        answer_finish_reason=None,
+        prediction=None if prediction is None else str(prediction),
+        correct=bool(result.correct),
+        extra=extra,
+    )
 
 
 def import_log(store: RationaleStore, log_path, data_dir, problems: list[str]) -> ImportReport:
@@ -139,8 +163,7 @@ def import_log(store: RationaleStore, log_path, data_dir, problems: list[str]) -
     log_path = pathlib.Path(log_path)
     stem = log_path.name[: -len(LOG_SUFFIX)] if log_path.name.endswith(LOG_SUFFIX) else None
     if stem not in LOG_NAMES:
-        raise UserError(f"{log_path}: expected a file named <name>{LOG_SUFFIX} with <name> one of "
-                        f"{sorted(LOG_NAMES)}")
+        raise UserError(f"{log_path}: expected a file named <name>{LOG_SUFFIX} with <name> one of {sorted(LOG_NAMES)}")
     task = LOG_NAMES[stem]
     try:
         header, blocks = parse_log(log_path, problems)

@@ -19,6 +19,7 @@ The run printed `prompt + rationale + " " + trigger + answer_text` in one go, so
 rationale and answer text is where `" " + trigger` occurs; when the trigger occurs more than once,
 the `pred_before` echo (raw in some logs, stripped with ':' removed in others) picks the split.
 """
+
 from __future__ import annotations
 
 import ast
@@ -28,10 +29,18 @@ import re
 
 # Log file stem -> dataset key (see shared/data/README.md).
 LOG_NAMES = {
-    "singleeq": "single_eq", "addsub": "addsub", "multiarith": "multiarith", "gsm8k": "gsm8k",
-    "aqua": "aqua", "svamp": "svamp", "date_understanding": "date_understanding",
-    "shuffled_objects": "tracking_shuffled_objects", "last_letters": "last_letter_concatenation",
-    "coin_flip": "coin_flip", "commonsensqa": "commonsense_qa", "strategyqa": "strategy_qa",
+    "singleeq": "single_eq",
+    "addsub": "addsub",
+    "multiarith": "multiarith",
+    "gsm8k": "gsm8k",
+    "aqua": "aqua",
+    "svamp": "svamp",
+    "date_understanding": "date_understanding",
+    "shuffled_objects": "tracking_shuffled_objects",
+    "last_letters": "last_letter_concatenation",
+    "coin_flip": "coin_flip",
+    "commonsensqa": "commonsense_qa",
+    "strategyqa": "strategy_qa",
 }
 LOG_SUFFIX = "_zero_shot_cot.log"
 
@@ -81,7 +90,7 @@ def parse_header(text: str) -> LogHeader:
     first = text.find("Namespace(")
     if first < 0:
         raise LogFormatError("no Namespace(...) header line")
-    header = text[first: text.find("\n", first)]
+    header = text[first : text.find("\n", first)]
     acc = re.search(r"^accuracy : ([0-9.]+)$", text, re.M)
     return LogHeader(
         dataset=_namespace_value(header, "dataset"),
@@ -96,8 +105,7 @@ def parse_header(text: str) -> LogHeader:
 
 def _echo_matches(answer_text: str, pred_before: str) -> bool:
     """Either echo style: raw, or stripped with ':' removed."""
-    return answer_text == pred_before or \
-        answer_text.replace(":", "").strip() == pred_before.replace(":", "").strip()
+    return answer_text == pred_before or answer_text.replace(":", "").strip() == pred_before.replace(":", "").strip()
 
 
 def _parse_block(body: str, header: LogHeader) -> dict:
@@ -111,24 +119,29 @@ def _parse_block(body: str, header: LogHeader) -> dict:
     pb_start = body.rfind("\npred_before : ", 0, tail_start)
     if tail_start < 0 or pb_start < 0:
         raise LogFormatError("no 'pred_before :' / 'pred_after :' lines")
-    pred_before = body[pb_start + len("\npred_before : "): tail_start]
+    pred_before = body[pb_start + len("\npred_before : ") : tail_start]
     after = dict(re.findall(r"^(pred_after|pred_mode) : (.*)$", body[tail_start:], re.M))
-    printed = body[q_end + len(a_marker): pb_start]  # rationale + " " + trigger + answer text
+    printed = body[q_end + len(a_marker) : pb_start]  # rationale + " " + trigger + answer text
     glue = " " + header.answer_trigger
     splits = [m.start() for m in re.finditer(re.escape(glue), printed)]
     if not splits:
         raise LogFormatError(f"answer trigger {header.answer_trigger!r} not found after the rationale")
-    matching = [s for s in splits if _echo_matches(printed[s + len(glue):], pred_before)]
+    matching = [s for s in splits if _echo_matches(printed[s + len(glue) :], pred_before)]
     if not matching:
         raise LogFormatError("the text after the answer trigger does not match 'pred_before'")
     cut = matching[0]
     reasoning_prompt = "Q: " + question + a_marker
     rationale = printed[:cut]
     return dict(
-        question=question, reasoning_prompt=reasoning_prompt, rationale=rationale,
-        answer_prompt=reasoning_prompt + rationale + glue, answer_text=printed[cut + len(glue):],
-        pred_before=pred_before, pred_after=after.get("pred_after", ""),
-        pred_mode=after.get("pred_mode", ""))
+        question=question,
+        reasoning_prompt=reasoning_prompt,
+        rationale=rationale,
+        answer_prompt=reasoning_prompt + rationale + glue,
+        answer_text=printed[cut + len(glue) :],
+        pred_before=pred_before,
+        pred_after=after.get("pred_after", ""),
+        pred_mode=after.get("pred_mode", ""),
+    )
 
 
 def parse_log(path: str | pathlib.Path, problems: list[str]) -> tuple[LogHeader, list[LogBlock]]:
@@ -151,7 +164,7 @@ def parse_log(path: str | pathlib.Path, problems: list[str]) -> tuple[LogHeader,
             problems.append(f"{path}:{line}: block without a 'GT :' line and closing rule, skipped")
             continue
         try:
-            fields = _parse_block(text[m.end(): end.start() + 1], header)
+            fields = _parse_block(text[m.end() : end.start() + 1], header)
         except LogFormatError as e:
             problems.append(f"{path}:{line}: {e}, skipped")
             continue

@@ -11,6 +11,7 @@ A file maps to the shard (teacher=base_model, method=completion_key, task=datase
 record has no field for (question, answer, unknown keys, the metadata, the key order, which optional
 keys were absent) is kept in `extra["rt"]`, so export gives back the same JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,11 @@ from rt_jax.teacher.store import Conflict, RationaleStore
 
 # reasoning-teacher key -> Record field
 _FIELD_OF = {
-    "prompt": "answer_prompt", "completion": "answer_completion", "finish_reason": "answer_finish_reason",
-    "reasoning_prompt": "reasoning_prompt", "reasoning_completion": "reasoning_completion",
+    "prompt": "answer_prompt",
+    "completion": "answer_completion",
+    "finish_reason": "answer_finish_reason",
+    "reasoning_prompt": "reasoning_prompt",
+    "reasoning_completion": "reasoning_completion",
     "reasoning_finish_reason": "reasoning_finish_reason",
 }
 _OPTIONAL_TEXT = ("reasoning_prompt", "reasoning_completion", "prompt")
@@ -54,13 +58,21 @@ def _item_record(item: dict, metadata: dict, task: str, answer_of, score) -> Rec
     result = score(task, item["completion"], answer)
     rest = {k: v for k, v in item.items() if k not in _FIELD_OF and k not in ("sample_index", "completion_index")}
     absent = [k for k in _FIELD_OF if k not in item]
-    extra = {"source": "reasoning_teacher",
-             "rt": {"metadata": metadata, "keys": list(item), "absent": absent, "nulls": nulls,
-                    "fields": rest}}
-    return Record(teacher=metadata["base_model"], method=metadata["completion_key"], task=task,
-                  sample_index=item["sample_index"], completion_index=item["completion_index"],
-                  prediction=None if result.prediction is None else str(result.prediction),
-                  correct=bool(result.correct), extra=extra, **fields)
+    extra = {
+        "source": "reasoning_teacher",
+        "rt": {"metadata": metadata, "keys": list(item), "absent": absent, "nulls": nulls, "fields": rest},
+    }
+    return Record(
+        teacher=metadata["base_model"],
+        method=metadata["completion_key"],
+        task=task,
+        sample_index=item["sample_index"],
+        completion_index=item["completion_index"],
+        prediction=None if result.prediction is None else str(result.prediction),
+        correct=bool(result.correct),
+        extra=extra,
+        **fields,
+    )
 
 
 def import_rt_file(store: RationaleStore, path, data_dir, problems: list[str]) -> dict:
@@ -90,8 +102,15 @@ def import_rt_file(store: RationaleStore, path, data_dir, problems: list[str]) -
         dataset = dataset or load_dataset(task, data_dir)
         return dataset[sample_index].answer
 
-    counts = {"task": task, "teacher": metadata["base_model"], "method": metadata["completion_key"],
-              "completions": 0, "written": 0, "already_cached": 0, "skipped": 0}
+    counts = {
+        "task": task,
+        "teacher": metadata["base_model"],
+        "method": metadata["completion_key"],
+        "completions": 0,
+        "written": 0,
+        "already_cached": 0,
+        "skipped": 0,
+    }
     with store.writer(metadata["base_model"], metadata["completion_key"], task, problems) as writer:
         for sample_key, items in raw["data"].items():
             where = f"{path}: data[{sample_key!r}]"
@@ -121,10 +140,23 @@ def _export_item(record: Record, question_answer) -> dict:
     values.update({key: getattr(record, field) for key, field in _FIELD_OF.items()})
     if rt is None:  # a record from elsewhere: reasoning-teacher's zs_cot shape, with the dataset's Q/A
         question, answer = question_answer(record.sample_index)
-        return {"sample_index": record.sample_index, "completion_index": record.completion_index,
-                "question": question, "answer": answer, **{k: values[k] for k in
-                ("reasoning_prompt", "reasoning_completion", "reasoning_finish_reason", "prompt",
-                 "completion", "finish_reason")}}
+        return {
+            "sample_index": record.sample_index,
+            "completion_index": record.completion_index,
+            "question": question,
+            "answer": answer,
+            **{
+                k: values[k]
+                for k in (
+                    "reasoning_prompt",
+                    "reasoning_completion",
+                    "reasoning_finish_reason",
+                    "prompt",
+                    "completion",
+                    "finish_reason",
+                )
+            },
+        }
     for key in rt["absent"]:
         values.pop(key, None)
     values.update({key: None for key in rt["nulls"]})
@@ -134,23 +166,35 @@ def _export_item(record: Record, question_answer) -> dict:
     return ordered
 
 
-def export_rt(store: RationaleStore, teacher: str, method: str, task: str, data_dir=None,
-              problems: list[str] | None = None) -> dict:
+def export_rt(
+    store: RationaleStore, teacher: str, method: str, task: str, data_dir=None, problems: list[str] | None = None
+) -> dict:
     """The CompletionDataset of one shard (completions of a sample in completion_index order)."""
     grouped = store.by_sample(teacher, method, task, problems)
     if not grouped:
         raise UserError(f"{store.shard_path(teacher, method, task)}: no records to export")
     first = next(iter(grouped.values()))[0]
     rt = first.extra.get("rt")
-    metadata = rt["metadata"] if rt else {
-        "dataset_key": task, "base_model": teacher, "completion_key": method, "finetune_key": None,
-        "train_key": None, "epoch": None, "prediction_template": "zs_cot"}
+    metadata = (
+        rt["metadata"]
+        if rt
+        else {
+            "dataset_key": task,
+            "base_model": teacher,
+            "completion_key": method,
+            "finetune_key": None,
+            "train_key": None,
+            "epoch": None,
+            "prediction_template": "zs_cot",
+        }
+    )
     dataset = None
 
     def question_answer(sample_index):
         nonlocal dataset
         if dataset is None:
             from rt_jax.tasks import load_dataset
+
             dataset = load_dataset(task, data_dir)
         example = dataset[sample_index]
         return example.question, example.answer

@@ -4,6 +4,7 @@ A record is the full input/output of one Zero-shot-CoT run of a teacher on one q
 the reasoning step ("Q: ...\\nA: Let's think step by step." -> rationale) and the answer step
 (prompt + rationale + trigger -> answer text), with the parsed prediction and its score.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,10 +52,18 @@ class Record:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Record)}
 _ALL = frozenset(_FIELDS)
-_REQUIRED = frozenset(n for n, f in _FIELDS.items()
-                      if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-_STR_FIELDS = ("teacher", "method", "task", "reasoning_prompt", "reasoning_completion",
-               "answer_prompt", "answer_completion")
+_REQUIRED = frozenset(
+    n for n, f in _FIELDS.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
+_STR_FIELDS = (
+    "teacher",
+    "method",
+    "task",
+    "reasoning_prompt",
+    "reasoning_completion",
+    "answer_prompt",
+    "answer_completion",
+)
 _OPT_STR_FIELDS = ("reasoning_finish_reason", "answer_finish_reason", "prediction")
 _INT_FIELDS = ("sample_index", "completion_index")
 

@@ -4,6 +4,7 @@ For each training sample: its first `max_per_sample` completions (completion_ind
 Fine-tune-CoT, D = 2..64 for diverse reasoning), then only the correct ones, optionally without
 repeated rationale texts.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,14 +24,21 @@ def in_dataset_letters(record: Record) -> Record:
     mapping = record.extra.get("letter_map")
     if not mapping:
         return record
-    rationale = _CITED_OPTION.sub(lambda m: f"({mapping.get(m.group(1), m.group(1))})",
-                                  record.reasoning_completion)
+    rationale = _CITED_OPTION.sub(lambda m: f"({mapping.get(m.group(1), m.group(1))})", record.reasoning_completion)
     return dataclasses.replace(record, reasoning_completion=rationale)
 
 
-def select_rationales(store: RationaleStore, task: str, teacher: str, method: str,
-                      sample_indices: Iterable[int], max_per_sample: int = 1, correct_only: bool = True,
-                      dedupe: bool = False, problems: list[str] | None = None) -> list[Record]:
+def select_rationales(
+    store: RationaleStore,
+    task: str,
+    teacher: str,
+    method: str,
+    sample_indices: Iterable[int],
+    max_per_sample: int = 1,
+    correct_only: bool = True,
+    dedupe: bool = False,
+    problems: list[str] | None = None,
+) -> list[Record]:
     """Records for fine-tuning, ordered by (sample_index in the given order, completion_index).
 
     `sample_indices` should be the training split. The first `max_per_sample` completions are taken
@@ -56,9 +64,18 @@ def select_rationales(store: RationaleStore, task: str, teacher: str, method: st
     return chosen
 
 
-def train_rationales(store: RationaleStore, task: str, data_dir, teacher: str = "text-davinci-002",
-                     method: str = "zs_cot", max_per_sample: int = 1, correct_only: bool = True,
-                     dedupe: bool = False, split: str = "default", problems: list[str] | None = None) -> list[Record]:
+def train_rationales(
+    store: RationaleStore,
+    task: str,
+    data_dir,
+    teacher: str = "text-davinci-002",
+    method: str = "zs_cot",
+    max_per_sample: int = 1,
+    correct_only: bool = True,
+    dedupe: bool = False,
+    split: str = "default",
+    problems: list[str] | None = None,
+) -> list[Record]:
     """`select_rationales` over the task's training split (what Fine-tune-CoT trains on)."""
     from rt_jax.tasks import load_split
 

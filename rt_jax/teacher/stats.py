@@ -1,4 +1,5 @@
 """Per-shard statistics of the cache: how good the teacher is and what a student would get."""
+
 from __future__ import annotations
 
 from rt_jax.teacher.record import Record
@@ -27,13 +28,15 @@ def shard_stats(records: list[Record], train: set[int], test: set[int]) -> dict:
         "train_samples_with_correct": len({r.sample_index for r in correct_train}),
         "mean_correct_per_train_sample": round(len(correct_train) / len(train_samples), 4) if train_samples else None,
         "distinct_rationales": len({r.reasoning_completion.strip() for r in records}),
-        "distinct_correct_train_rationales": len({(r.sample_index, r.reasoning_completion.strip())
-                                                  for r in correct_train}),
+        "distinct_correct_train_rationales": len(
+            {(r.sample_index, r.reasoning_completion.strip()) for r in correct_train}
+        ),
     }
 
 
-def cache_stats(store: RationaleStore, data_dir, teacher: str, method: str, tasks=None,
-                problems: list[str] | None = None) -> dict:
+def cache_stats(
+    store: RationaleStore, data_dir, teacher: str, method: str, tasks=None, problems: list[str] | None = None
+) -> dict:
     """{task: stats} for every shard of (teacher, method), in the paper's task order."""
     from rt_jax.tasks import TASKS, load_split
 
@@ -48,9 +51,15 @@ def cache_stats(store: RationaleStore, data_dir, teacher: str, method: str, task
     return out
 
 
-COLUMNS = [("samples", "samples"), ("completions", "compl."), ("accuracy", "acc%"),
-           ("test_accuracy", "test acc%"), ("train_samples_with_correct", "train w/ correct"),
-           ("mean_correct_per_train_sample", "correct/train"), ("distinct_rationales", "distinct")]
+COLUMNS = [
+    ("samples", "samples"),
+    ("completions", "compl."),
+    ("accuracy", "acc%"),
+    ("test_accuracy", "test acc%"),
+    ("train_samples_with_correct", "train w/ correct"),
+    ("mean_correct_per_train_sample", "correct/train"),
+    ("distinct_rationales", "distinct"),
+]
 
 
 def format_table(stats: dict) -> str:

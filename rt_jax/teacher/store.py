@@ -12,6 +12,7 @@ Safety rules, because a cache may hold $1000 of API calls:
 - One writer per shard: an exclusive `flock` on `<task>.jsonl.lock`; a second writer gets a UserError.
 - Readers never modify anything; bad lines are reported as `file:line: reason` and skipped.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -37,23 +38,28 @@ def _parse_lines(path: pathlib.Path, data: bytes, problems: list[str]) -> list[R
     lines = data.split(b"\n")
     complete = lines[:-1]  # the piece after the last newline is empty or a partial line
     if lines[-1]:
-        problems.append(f"{path}:{len(lines)}: truncated last line ({len(lines[-1])} bytes without "
-                        "a newline; a writer was killed or is still running), skipped")
+        problems.append(
+            f"{path}:{len(lines)}: truncated last line ({len(lines[-1])} bytes without "
+            "a newline; a writer was killed or is still running), skipped"
+        )
     for lineno, raw in enumerate(complete, start=1):
         if not raw.strip():
             continue
         try:
             rec = record_from_json(raw.decode("utf-8"))
             if (rec.teacher, rec.method, rec.task) != (teacher, method, task):
-                raise InvalidRecord(f"record of {rec.teacher}/{rec.method}/{rec.task} in the shard of "
-                                    f"{teacher}/{method}/{task}")
+                raise InvalidRecord(
+                    f"record of {rec.teacher}/{rec.method}/{rec.task} in the shard of {teacher}/{method}/{task}"
+                )
         except (InvalidRecord, UnicodeDecodeError) as e:
             problems.append(f"{path}:{lineno}: {e}, skipped")
             continue
         if rec.key in seen:
             if seen[rec.key] != rec:
-                problems.append(f"{path}:{lineno}: second, different record for sample "
-                                f"{rec.sample_index} completion {rec.completion_index}; the first is kept")
+                problems.append(
+                    f"{path}:{lineno}: second, different record for sample "
+                    f"{rec.sample_index} completion {rec.completion_index}; the first is kept"
+                )
             continue
         seen[rec.key] = rec
         records.append(rec)
@@ -100,8 +106,9 @@ class RationaleStore:
             problems.extend(cached[2])
         return list(cached[1])
 
-    def by_sample(self, teacher: str, method: str, task: str,
-                  problems: list[str] | None = None) -> dict[int, list[Record]]:
+    def by_sample(
+        self, teacher: str, method: str, task: str, problems: list[str] | None = None
+    ) -> dict[int, list[Record]]:
         """sample_index -> its records sorted by completion_index."""
         grouped: dict[int, list[Record]] = {}
         for rec in self.read(teacher, method, task, problems):
@@ -110,8 +117,9 @@ class RationaleStore:
             recs.sort(key=lambda r: r.completion_index)
         return grouped
 
-    def writer(self, teacher: str, method: str, task: str,
-               problems: list[str] | None = None, fsync_every_s: float = 5.0) -> "ShardWriter":
+    def writer(
+        self, teacher: str, method: str, task: str, problems: list[str] | None = None, fsync_every_s: float = 5.0
+    ) -> "ShardWriter":
         return ShardWriter(self.shard_path(teacher, method, task), problems, fsync_every_s)
 
     def __iter__(self) -> Iterator[Record]:
@@ -136,7 +144,7 @@ def _save_partial_tail(path: pathlib.Path, tail: bytes) -> pathlib.Path:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 class ShardWriter:
@@ -153,8 +161,10 @@ class ShardWriter:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
-            raise UserError(f"{path}: another process is writing this shard "
-                            f"(lock {path}.lock is held); wait for it or use another cache") from None
+            raise UserError(
+                f"{path}: another process is writing this shard "
+                f"(lock {path}.lock is held); wait for it or use another cache"
+            ) from None
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         self._repair_tail()
         with open(path, "rb") as f:
@@ -175,8 +185,10 @@ class ShardWriter:
         except (InvalidRecord, UnicodeDecodeError):
             backup = _save_partial_tail(self.path, tail)
             os.ftruncate(self._fd, cut)
-            self.problems.append(f"{self.path}: cut a truncated last line ({len(tail)} bytes, "
-                                 f"saved to {backup.name}) left by an interrupted writer")
+            self.problems.append(
+                f"{self.path}: cut a truncated last line ({len(tail)} bytes, "
+                f"saved to {backup.name}) left by an interrupted writer"
+            )
         os.fsync(self._fd)
 
     def __contains__(self, key) -> bool:
@@ -191,10 +203,14 @@ class ShardWriter:
         if old is not None:
             if old == record:
                 return False
-            raise Conflict(f"{self.path}: sample {record.sample_index} completion "
-                           f"{record.completion_index} already holds a different record; not overwritten")
-        if self.path.parent.parent.parent / record.teacher / record.method / \
-                f"{record.task}{SHARD_SUFFIX}" != self.path:
+            raise Conflict(
+                f"{self.path}: sample {record.sample_index} completion "
+                f"{record.completion_index} already holds a different record; not overwritten"
+            )
+        if (
+            self.path.parent.parent.parent / record.teacher / record.method / f"{record.task}{SHARD_SUFFIX}"
+            != self.path
+        ):
             raise ValueError(f"record {record.key[:3]} does not belong in {self.path}")
         _write_all(self._fd, (record.to_json() + "\n").encode("utf-8"))
         self._existing[record.key] = record

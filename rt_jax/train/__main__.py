@@ -5,6 +5,7 @@ train steps over all devices, orbax checkpoints, per-epoch accuracy in DIR/resul
 Running the same command again resumes from the latest checkpoint in DIR. Multi-host: set
 --config.distributed.num_processes (and coordinator_address / process_id off TPU pods) and run
 the same command on every host."""
+
 import logging
 import pathlib
 from typing import Sequence
@@ -19,8 +20,9 @@ from rt_jax.errors import UserError
 _BASE_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "base.py"
 _CONFIG = config_flags.DEFINE_config_file("config", str(_BASE_CONFIG), "Run config (ml_collections file).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: config snapshot, checkpoints, logs, results.json.")
-_COMPILATION_CACHE = flags.DEFINE_string("compilation_cache_dir", "", "Persistent XLA compilation cache "
-                                         "(repeated runs skip compiling).")
+_COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache_dir", "", "Persistent XLA compilation cache (repeated runs skip compiling)."
+)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -31,13 +33,16 @@ def main(argv: Sequence[str]) -> None:
     logging.basicConfig(level=logging.INFO)
     if _COMPILATION_CACHE.value:
         import jax
+
         jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE.value)
     from rt_jax.train.loop import train
+
     results = train(_CONFIG.value, _WORKDIR.value)
     best = results.get("best")
     if best:
-        print(f"best epoch {best['epoch']}: accuracy {best['accuracy']:.2f}%  "
-              f"(final {results['final']['accuracy']:.2f}%)")
+        print(
+            f"best epoch {best['epoch']}: accuracy {best['accuracy']:.2f}%  (final {results['final']['accuracy']:.2f}%)"
+        )
 
 
 def run() -> None:

@@ -1,6 +1,7 @@
 """orbax checkpoints of a training run: the sharded train state plus a small JSON record
 (epoch, position in the epoch, data-iterator state, RNG seed). Async saves; keeps the last K
 and the best by eval accuracy; restores onto any mesh by giving target shardings."""
+
 from __future__ import annotations
 
 import os
@@ -21,15 +22,21 @@ class Checkpoints:
     a gs:// one: orbax writes both through epath and tensorstore)."""
 
     def __init__(self, directory: str | os.PathLike, keep: int = 2, async_save: bool = True):
-        keep_policy = policies.AnyPreservationPolicy([
-            policies.LatestN(n=max(int(keep), 1)),
-            # the best evaluated checkpoint survives however old it is
-            policies.BestN(get_metric_fn=lambda m: m[ACCURACY], n=1, keep_checkpoints_without_metrics=False),
-        ])
+        keep_policy = policies.AnyPreservationPolicy(
+            [
+                policies.LatestN(n=max(int(keep), 1)),
+                # the best evaluated checkpoint survives however old it is
+                policies.BestN(get_metric_fn=lambda m: m[ACCURACY], n=1, keep_checkpoints_without_metrics=False),
+            ]
+        )
         # best_fn only makes orbax write and track the metrics; deletion follows keep_policy
-        options = ocp.CheckpointManagerOptions(preservation_policy=keep_policy, create=True,
-                                               best_fn=lambda m: m[ACCURACY], best_mode="max",
-                                               enable_async_checkpointing=async_save)
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=keep_policy,
+            create=True,
+            best_fn=lambda m: m[ACCURACY],
+            best_mode="max",
+            enable_async_checkpointing=async_save,
+        )
         self.directory = storage.workdir_path(directory)  # local or gs://
         self._manager = ocp.CheckpointManager(self.directory, item_names=("state", "meta"), options=options)
 
@@ -41,8 +48,11 @@ class Checkpoints:
             return False
         metrics = None if accuracy is None else {ACCURACY: float(accuracy)}
         return self._manager.save(
-            step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-            metrics=metrics, force=True)
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            metrics=metrics,
+            force=True,
+        )
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -57,7 +67,8 @@ class Checkpoints:
     def restore(self, step: int, target: TrainState) -> tuple[TrainState, dict[str, Any]]:
         """`target`: a TrainState of jax.ShapeDtypeStruct with the shardings wanted now (any mesh)."""
         out = self._manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore())
+        )
         return out["state"], out["meta"]
 
     def restore_meta(self, step: int) -> dict[str, Any]:

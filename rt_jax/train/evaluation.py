@@ -8,6 +8,7 @@ The store is append-only: evaluating an epoch again (a resumed run) re-writes no
 predictions are the same and refuses, naming the file, when they differ. An out_dir in a bucket
 (gs://) gets the shard through a local mirror: fetched, appended to, copied up whole.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,8 +62,9 @@ def _write_records(out_dir, student: str, pred_method: str, task: str, records: 
                 for rec in records:
                     writer.append(rec)
     except Conflict as e:
-        raise UserError(f"{e} (predictions of epoch {epoch} already saved and different; "
-                        "use a fresh out_dir)") from None
+        raise UserError(
+            f"{e} (predictions of epoch {epoch} already saved and different; use a fresh out_dir)"
+        ) from None
     finally:
         if remote:
             remote.close()  # copies the shard up when it changed
@@ -108,16 +110,24 @@ def evaluate_prompts(
         for c in range(per_prompt):
             out = outputs[i * per_prompt + c]
             s = score(task, out.text, example.answer, answer_prefix=answer_prefix)
-            records.append(Record(
-                teacher=student, method=pred_method, task=task,
-                sample_index=int(example.sample_index), completion_index=c,
-                reasoning_prompt=prompt, reasoning_completion=out.text,
-                answer_prompt="", answer_completion="",
-                reasoning_finish_reason=out.finish_reason, answer_finish_reason=None,
-                prediction=None if s.prediction is None else str(s.prediction),
-                correct=bool(s.correct),
-                extra={"epoch": epoch, "followed_format": s.followed_format, "gold": example.answer},
-            ))
+            records.append(
+                Record(
+                    teacher=student,
+                    method=pred_method,
+                    task=task,
+                    sample_index=int(example.sample_index),
+                    completion_index=c,
+                    reasoning_prompt=prompt,
+                    reasoning_completion=out.text,
+                    answer_prompt="",
+                    answer_completion="",
+                    reasoning_finish_reason=out.finish_reason,
+                    answer_finish_reason=None,
+                    prediction=None if s.prediction is None else str(s.prediction),
+                    correct=bool(s.correct),
+                    extra={"epoch": epoch, "followed_format": s.followed_format, "gold": example.answer},
+                )
+            )
     path = _write_records(out_dir, student, pred_method, task, records, epoch)
     # Accuracy over the first completion of each question, as the paper reports.
     firsts = [r for r in records if r.completion_index == 0]
@@ -151,6 +161,16 @@ def evaluate(
     kind = formats.ENCODER_DECODER if loaded_like.is_encoder_decoder else formats.DECODER
     prompts = [formats.format_example(template, kind, ex.question).prompt for ex in examples]
     return evaluate_prompts(
-        loaded_like, params, task, examples, prompts, formats.answer_prefix(template), decode_config,
-        out_dir, epoch, student=student, method=method or template, mesh=mesh,
+        loaded_like,
+        params,
+        task,
+        examples,
+        prompts,
+        formats.answer_prefix(template),
+        decode_config,
+        out_dir,
+        epoch,
+        student=student,
+        method=method or template,
+        mesh=mesh,
     )

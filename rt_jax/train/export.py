@@ -4,6 +4,7 @@ Face checkpoint that transformers and `rt_jax.evaluate --params_dir` load.
 
     python -m rt_jax.train.export --workdir=runs/ma-ftcot-gpt2 --out_dir=runs/ma-ftcot-gpt2/export --step=best
 """
+
 from __future__ import annotations
 
 import dataclasses

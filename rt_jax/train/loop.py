@@ -2,6 +2,7 @@
 per-epoch evaluation, results.json. Re-running in the same workdir resumes from the latest
 checkpoint with the same data order and RNG, so an interrupted run ends where an
 uninterrupted one does."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,13 +16,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 
 from rt_jax import parallel
 from rt_jax.errors import UserError
-from etils import epath
-
-from rt_jax.train import checkpoint as ckpt_lib, metrics as metrics_lib, optim, state as state_lib, step as step_lib
-from rt_jax.train import storage
+from rt_jax.train import checkpoint as ckpt_lib
+from rt_jax.train import metrics as metrics_lib
+from rt_jax.train import optim, storage
+from rt_jax.train import state as state_lib
+from rt_jax.train import step as step_lib
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,7 @@ CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 # Fields that steer how far a run goes, not what it computes: may differ on resume.
 # (Each host of a multi-host run has its own process_id; a restart may get a new coordinator.)
-RUN_CONTROL_FIELDS = (("train", "max_steps"), ("distributed", "process_id"),
-                      ("distributed", "coordinator_address"))
+RUN_CONTROL_FIELDS = (("train", "max_steps"), ("distributed", "process_id"), ("distributed", "coordinator_address"))
 
 
 # ------------------------------------------------------------------ workdir and config snapshot
@@ -52,8 +54,10 @@ def claim_workdir(config, workdir: str | os.PathLike, write: bool = True) -> Non
         mine = _comparable(config)
         if saved != mine:
             diff = sorted(_diff_keys(saved, mine))
-            raise UserError(f"{path}: this workdir belongs to a run with a different config "
-                            f"(differs in {', '.join(diff[:5])}); use a new --workdir")
+            raise UserError(
+                f"{path}: this workdir belongs to a run with a different config "
+                f"(differs in {', '.join(diff[:5])}); use a new --workdir"
+            )
         return
     if write:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -77,11 +81,14 @@ def ensure_task(config) -> None:
     rt_jax.tasks only once registered: a fresh process registers it from the files the demo
     wrote into config.data_dir, so the train command accepts every task its configs can name."""
     from rt_jax.tasks import registry, synthetic
+
     if config.task == synthetic.TASK_NAME and config.task not in registry.TASK_INFO:
         path = synthetic.data_path(config.data_dir)
         if not path.exists():
-            raise UserError(f"--config.task={config.task}: {path} not found; `python -m rt_jax.demo "
-                            f"--out_dir=DIR` writes this synthetic task, then use --config.data_dir=DIR/data")
+            raise UserError(
+                f"--config.task={config.task}: {path} not found; `python -m rt_jax.demo "
+                f"--out_dir=DIR` writes this synthetic task, then use --config.data_dir=DIR/data"
+            )
         synthetic.register(len(json.loads(path.read_text(encoding="utf-8"))))
     registry.task_info(config.task)  # a UserError naming the known tasks
 
@@ -89,6 +96,7 @@ def ensure_task(config) -> None:
 def load_student(config):
     """The student named by config.model_path (a directory) or config.student (paper name)."""
     from rt_jax import models
+
     dtype = jnp.dtype(config.train.compute_dtype)
     param_dtype = jnp.dtype(config.train.param_dtype)
     options = {"remat": True} if config.train.remat == "layer" else {}
@@ -99,15 +107,22 @@ def load_student(config):
 def build_data(config, loaded):
     from rt_jax.data.pipeline import build_training_data
     from rt_jax.decoding.driver import context_length
+
     start = getattr(loaded.config, "decoder_start_token_id", None) or 0
-    return build_training_data(config, loaded.tokenizer, loaded.is_encoder_decoder,
-                               context_length=context_length(loaded.config), decoder_start_token_id=start)
+    return build_training_data(
+        config,
+        loaded.tokenizer,
+        loaded.is_encoder_decoder,
+        context_length=context_length(loaded.config),
+        decoder_start_token_id=start,
+    )
 
 
 def eval_examples(config) -> tuple[list, list]:
     """(test examples, validation examples) for per-epoch evaluation."""
     from rt_jax.data.pairs import split_validation
     from rt_jax.tasks import load_dataset, load_split
+
     split = load_split(config.task, config.data_dir, config.get("split", "default"))
     dataset = load_dataset(config.task, config.data_dir)
     _, validation = split_validation(split.train, config.eval.validation_fraction, config.seed)
@@ -116,23 +131,33 @@ def eval_examples(config) -> tuple[list, list]:
 
 def decode_config(config):
     from rt_jax.decoding import DecodeConfig
+
     e = config.eval
-    return DecodeConfig(strategy=e.strategy, max_new_tokens=e.max_new_tokens, num_beams=e.num_beams,
-                        temperature=e.temperature, batch_size=e.batch_size, seed=config.seed)
+    return DecodeConfig(
+        strategy=e.strategy,
+        max_new_tokens=e.max_new_tokens,
+        num_beams=e.num_beams,
+        temperature=e.temperature,
+        batch_size=e.batch_size,
+        seed=config.seed,
+    )
 
 
 def default_evaluate(config, loaded, params, workdir: epath.Path, epoch: int, mesh) -> dict[str, Any]:
     """Decodes and scores the test split (and the validation split, when configured)."""
     from rt_jax.train.evaluation import evaluate
+
     test, validation = eval_examples(config)
     template = config.template or config.method
-    common = dict(decode_config=decode_config(config), epoch=epoch, mesh=mesh, student=config.student,
-                  method=config.method)
+    common = dict(
+        decode_config=decode_config(config), epoch=epoch, mesh=mesh, student=config.student, method=config.method
+    )
     out = evaluate(loaded, params, config.task, test, template, out_dir=workdir / "predictions", **common)
     result = {"accuracy": out["accuracy"], "num_test": out["num_test"]}
     if validation:
-        val = evaluate(loaded, params, config.task, validation, template,
-                       out_dir=workdir / "predictions" / "validation", **common)
+        val = evaluate(
+            loaded, params, config.task, validation, template, out_dir=workdir / "predictions" / "validation", **common
+        )
         result["validation_accuracy"] = val["accuracy"]
     return result
 
@@ -142,23 +167,35 @@ def training_data_summary(config, data) -> dict:
     """The data a run trains on: teacher rationales (which teacher, cache method, D, cache, how
     many were used after the correctness filter) or gold answers only (`ft`)."""
     from rt_jax.data.pairs import rationale_source
+
     pairs = getattr(data, "pairs", None)  # tests may hand in batches without their pairs
-    used = {} if pairs is None else {"examples": len(pairs),
-                                     "questions": len({p.sample_index for p in pairs})}
+    used = {} if pairs is None else {"examples": len(pairs), "questions": len({p.sample_index for p in pairs})}
     source = rationale_source(config.method)
-    teacher = None if source is None else {
-        "name": config.teacher, "cache_method": source.teacher_method,
-        "num_rationales": source.num_rationales, "cache_dir": str(config.teacher_cache_dir)}
+    teacher = (
+        None
+        if source is None
+        else {
+            "name": config.teacher,
+            "cache_method": source.teacher_method,
+            "num_rationales": source.num_rationales,
+            "cache_dir": str(config.teacher_cache_dir),
+        }
+    )
     return {"teacher": teacher, "training_data": used}
 
 
-def write_results(config, workdir: epath.Path, epochs: list[dict], wall_time_s: float,
-                  data_summary: dict | None = None) -> dict:
+def write_results(
+    config, workdir: epath.Path, epochs: list[dict], wall_time_s: float, data_summary: dict | None = None
+) -> dict:
     scored = [e for e in epochs if e.get("accuracy") is not None]
     best = max(scored, key=lambda e: e["accuracy"]) if scored else None
     results = {
-        "task": config.task, "method": config.method, "student": config.student, "seed": config.seed,
-        "teacher": None, "training_data": {},
+        "task": config.task,
+        "method": config.method,
+        "student": config.student,
+        "seed": config.seed,
+        "teacher": None,
+        "training_data": {},
         **(data_summary or {}),
         "epochs": epochs,
         "best": {"epoch": best["epoch"], "accuracy": best["accuracy"]} if best else None,
@@ -167,8 +204,11 @@ def write_results(config, workdir: epath.Path, epochs: list[dict], wall_time_s: 
     }
     if any("validation_accuracy" in e for e in epochs):
         best_val = max((e for e in epochs if "validation_accuracy" in e), key=lambda e: e["validation_accuracy"])
-        results["best_by_validation"] = {"epoch": best_val["epoch"], "accuracy": best_val["accuracy"],
-                                         "validation_accuracy": best_val["validation_accuracy"]}
+        results["best_by_validation"] = {
+            "epoch": best_val["epoch"],
+            "accuracy": best_val["accuracy"],
+            "validation_accuracy": best_val["validation_accuracy"],
+        }
     if jax.process_index() == 0:
         storage.write_text_atomic(workdir / RESULTS_FILE, json.dumps(results, indent=2) + "\n")
     return results
@@ -203,6 +243,7 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
     optimizer = optim.make_optimizer(t, total_steps)
     schedule = optim.learning_rate_schedule(t, total_steps)
     from rt_jax.models import logical_axes
+
     abstract = state_lib.abstract_state(loaded.params, optimizer)
     shardings = state_lib.state_shardings(abstract, logical_axes(loaded), mesh, optimizer)
     checkpoints = ckpt_lib.Checkpoints(workdir / "checkpoints", keep=t.keep_checkpoints)
@@ -222,9 +263,16 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
 
     keys = step_lib.batch_keys(loaded.is_encoder_decoder)
     fn = step_lib.make_train_step(
-        loaded.module, loaded.is_encoder_decoder, optimizer, schedule,
-        compute_dtype=jnp.dtype(t.compute_dtype), grad_accum_steps=t.grad_accum_steps, remat=t.remat,
-        dropout=t.dropout, mesh=mesh)
+        loaded.module,
+        loaded.is_encoder_decoder,
+        optimizer,
+        schedule,
+        compute_dtype=jnp.dtype(t.compute_dtype),
+        grad_accum_steps=t.grad_accum_steps,
+        remat=t.remat,
+        dropout=t.dropout,
+        mesh=mesh,
+    )
     train_step = step_lib.jit_train_step(fn, shardings, mesh, keys)
     rng = jax.random.PRNGKey(config.seed)
 
@@ -258,7 +306,8 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
                 checkpoints.close()
                 raise NonFiniteLoss(
                     f"non-finite loss ({m['loss']}) or gradient norm at step {s + 1} (epoch {epoch}); "
-                    f"training stopped; the last good checkpoint is step {last_good} in {checkpoints.directory}")
+                    f"training stopped; the last good checkpoint is step {last_good} in {checkpoints.directory}"
+                )
         pending = []
         now = time.perf_counter()
         elapsed = max(now - window["time"], 1e-9)
@@ -295,8 +344,11 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
                 window["flops"] += metrics_lib.flops_per_token(loaded.config, num_params, width) * slots * hosts
                 if step % t.log_every_steps == 0:
                     flush(step, epoch)
-                if t.checkpoint_every_steps and step % t.checkpoint_every_steps == 0 \
-                        and step % iterator.steps_per_epoch:  # epoch ends are saved below
+                if (
+                    t.checkpoint_every_steps
+                    and step % t.checkpoint_every_steps == 0
+                    and step % iterator.steps_per_epoch
+                ):  # epoch ends are saved below
                     flush(step, epoch)
                     save(epoch)
             flush(step, epoch)

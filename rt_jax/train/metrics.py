@@ -1,6 +1,7 @@
 """Training metrics: FLOP estimates, device peaks for MFU, and the run's logs (JSON lines,
 TensorBoard event files via tensorboardX, a console progress bar). A workdir in a bucket gets
 its logs through a local mirror copied up every `remote_flush_s` and at the end."""
+
 from __future__ import annotations
 
 import functools
@@ -18,10 +19,22 @@ from rt_jax.train import storage
 
 # Dense bf16 peak FLOP/s per chip, by a substring of jax's device_kind (first match wins).
 PEAK_FLOPS = (
-    ("TPU v6", 918e12), ("TPU v5p", 459e12), ("TPU v5 lite", 197e12), ("TPU v5e", 197e12),
-    ("TPU v5", 459e12), ("TPU v4", 275e12), ("TPU v3", 123e12), ("TPU v2", 45e12),
-    ("H200", 989e12), ("H100", 989e12), ("A100", 312e12), ("L40S", 362e12), ("L4", 121e12),
-    ("A10", 125e12), ("V100", 125e12), ("T4", 65e12),
+    ("TPU v6", 918e12),
+    ("TPU v5p", 459e12),
+    ("TPU v5 lite", 197e12),
+    ("TPU v5e", 197e12),
+    ("TPU v5", 459e12),
+    ("TPU v4", 275e12),
+    ("TPU v3", 123e12),
+    ("TPU v2", 45e12),
+    ("H200", 989e12),
+    ("H100", 989e12),
+    ("A100", 312e12),
+    ("L40S", 362e12),
+    ("L4", 121e12),
+    ("A10", 125e12),
+    ("V100", 125e12),
+    ("T4", 65e12),
 )
 
 
@@ -54,8 +67,9 @@ def flops_per_token(hf_config, num_params: int, seq_len: int) -> float:
     """Training FLOPs per token: 6N for the matmuls with the parameters (forward + backward)
     plus 12 * layers * d_model * seq_len for attention scores and values (PaLM appendix B)."""
     layers = getattr(hf_config, "n_layer", None) or (
-        getattr(hf_config, "num_layers", 0) + (getattr(hf_config, "num_decoder_layers", None)
-                                               or getattr(hf_config, "num_layers", 0)))
+        getattr(hf_config, "num_layers", 0)
+        + (getattr(hf_config, "num_decoder_layers", None) or getattr(hf_config, "num_layers", 0))
+    )
     d_model = getattr(hf_config, "n_embd", None) or getattr(hf_config, "d_model", 0)
     return 6.0 * num_params + 12.0 * layers * d_model * seq_len
 
@@ -71,8 +85,14 @@ def batch_token_counts(batch: Mapping[str, np.ndarray]) -> tuple[int, int]:
 class RunLog:
     """metrics.jsonl + TensorBoard events + a progress line; only process 0 writes."""
 
-    def __init__(self, workdir: str | os.PathLike, total_steps: int, enabled: bool = True, stream=None,
-                 remote_flush_s: float = 30.0):
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        total_steps: int,
+        enabled: bool = True,
+        stream=None,
+        remote_flush_s: float = 30.0,
+    ):
         self.enabled = enabled
         self.total_steps = total_steps
         self.stream = stream or sys.stderr
@@ -83,6 +103,7 @@ class RunLog:
         self._start_step = None
         if enabled:
             from tensorboardX import SummaryWriter  # event files without TensorFlow
+
             workdir = storage.workdir_path(workdir)
             if not storage.is_local(workdir):
                 # no appends on object stores: write here, copy whole files up
@@ -117,8 +138,10 @@ class RunLog:
             left = (self.total_steps - step) / rate if rate > 0 else 0
             eta = time.strftime("%H:%M:%S", time.gmtime(left))
         done = int(30 * step / max(self.total_steps, 1))
-        line = (f"epoch {epoch} [{'#' * done}{'.' * (30 - done)}] {step}/{self.total_steps} "
-                f"loss {metrics.get('loss', float('nan')):.4f} tok/s {metrics.get('tokens_per_s', 0):.0f} ETA {eta}")
+        line = (
+            f"epoch {epoch} [{'#' * done}{'.' * (30 - done)}] {step}/{self.total_steps} "
+            f"loss {metrics.get('loss', float('nan')):.4f} tok/s {metrics.get('tokens_per_s', 0):.0f} ETA {eta}"
+        )
         end = "\r" if self.stream.isatty() else "\n"
         print(line, end=end, file=self.stream, flush=True)
 
@@ -127,8 +150,9 @@ class RunLog:
         if not self.enabled or record.get("accuracy") is None:
             return
         val = record.get("validation_accuracy")
-        line = (f"epoch {epoch}: accuracy {record['accuracy']:.2f}% on {record.get('num_test', '?')} test questions"
-                + (f", validation {val:.2f}%" if val is not None else ""))
+        line = f"epoch {epoch}: accuracy {record['accuracy']:.2f}% on {record.get('num_test', '?')} test questions" + (
+            f", validation {val:.2f}%" if val is not None else ""
+        )
         print(("\n" if self.stream.isatty() else "") + line, file=self.stream, flush=True)
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
 """AdamW with the paper's defaults plus warmup, linear/cosine decay and clipping."""
+
 from __future__ import annotations
 
 import optax

@@ -1,11 +1,12 @@
 """The train state: a plain pytree (step, params, optimizer state), sharded as a whole."""
+
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import Mesh
 
 from rt_jax import parallel
 
@@ -33,6 +34,7 @@ def state_shardings(abstract_state: TrainState, param_axes, mesh: Mesh, optimize
 
 def create_state(params, optimizer, shardings: TrainState | None = None) -> TrainState:
     """A fresh state at step 0; placed by `shardings` when given (params are not copied twice)."""
+
     def init(p):
         return TrainState(step=jnp.zeros((), jnp.int32), params=p, opt_state=optimizer.init(p))
 
@@ -45,7 +47,8 @@ def create_state(params, optimizer, shardings: TrainState | None = None) -> Trai
 def abstract_state(params, optimizer) -> TrainState:
     """Shapes and dtypes of the state, without allocating it."""
     return jax.eval_shape(
-        lambda p: TrainState(step=jnp.zeros((), jnp.int32), params=p, opt_state=optimizer.init(p)), params)
+        lambda p: TrainState(step=jnp.zeros((), jnp.int32), params=p, opt_state=optimizer.init(p)), params
+    )
 
 
 def cast_params(params, dtype):

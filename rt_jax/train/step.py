@@ -1,5 +1,6 @@
 """Pure train and eval steps: token cross-entropy on target tokens only, AdamW update,
 gradient accumulation over microbatches, mixed precision, remat; jitted on a mesh."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -7,15 +8,22 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from rt_jax import parallel
 from rt_jax.errors import UserError
 from rt_jax.train.state import TrainState, cast_params
 
 DECODER_KEYS = ("input_ids", "segment_ids", "positions", "targets", "loss_mask")
-ENCODER_DECODER_KEYS = ("input_ids", "encoder_segment_ids", "decoder_input_ids", "decoder_segment_ids",
-                        "targets", "loss_mask")
+ENCODER_DECODER_KEYS = (
+    "input_ids",
+    "encoder_segment_ids",
+    "decoder_input_ids",
+    "decoder_segment_ids",
+    "targets",
+    "loss_mask",
+)
 REMAT_POLICIES = {
     "none": None,
     "layer": None,  # per-layer remat inside the model (built with remat=True by the loop)
@@ -30,18 +38,28 @@ def batch_keys(is_encoder_decoder: bool) -> tuple[str, ...]:
 
 def logits_fn(module, is_encoder_decoder: bool, dropout: bool = False) -> Callable:
     """(params, batch, rng) -> logits [B, L, V], calling the model as the batch contract says."""
+
     def apply(params, batch, rng):
         kwargs = {"deterministic": False, "rngs": {"dropout": rng}} if dropout else {}
         if is_encoder_decoder:
             return module.apply(
-                {"params": params}, batch["input_ids"],
+                {"params": params},
+                batch["input_ids"],
                 attention_mask=batch["encoder_segment_ids"] > 0,
                 decoder_input_ids=batch["decoder_input_ids"],
                 decoder_attention_mask=batch["decoder_segment_ids"] > 0,
                 encoder_segment_ids=batch["encoder_segment_ids"],
-                decoder_segment_ids=batch["decoder_segment_ids"], **kwargs)
-        return module.apply({"params": params}, batch["input_ids"], position_ids=batch["positions"],
-                            segment_ids=batch["segment_ids"], **kwargs)
+                decoder_segment_ids=batch["decoder_segment_ids"],
+                **kwargs,
+            )
+        return module.apply(
+            {"params": params},
+            batch["input_ids"],
+            position_ids=batch["positions"],
+            segment_ids=batch["segment_ids"],
+            **kwargs,
+        )
+
     return apply
 
 
@@ -78,25 +96,34 @@ def token_statistics(logits, targets, loss_mask):
     """Summed cross-entropy, correct (top-1) predictions and count over target tokens (f32)."""
     mask = loss_mask.astype(jnp.float32)
     ce, top = cross_entropy(logits.astype(jnp.float32), targets)
-    return {"ce_sum": jnp.sum(ce * mask), "correct": jnp.sum(top.astype(jnp.float32) * mask),
-            "count": jnp.sum(mask)}
+    return {"ce_sum": jnp.sum(ce * mask), "correct": jnp.sum(top.astype(jnp.float32) * mask), "count": jnp.sum(mask)}
 
 
 def _split_microbatches(batch, steps: int, mesh: Mesh | None):
     """[B, ...] -> [steps, B/steps, ...]; microbatch j takes rows j, j+steps, ... so every device
     keeps its share of each microbatch (no resharding)."""
+
     def split(x):
         x = x.reshape((x.shape[0] // steps, steps) + x.shape[1:]).swapaxes(0, 1)
         if mesh is not None:
             x = jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P(None, parallel.BATCH_AXES)))
         return x
+
     return jax.tree.map(split, batch)
 
 
-def make_train_step(module, is_encoder_decoder: bool, optimizer: optax.GradientTransformation,
-                    schedule: optax.Schedule | None = None, *, compute_dtype=jnp.float32,
-                    grad_accum_steps: int = 1, remat: str = "none", dropout: bool = False,
-                    mesh: Mesh | None = None) -> Callable:
+def make_train_step(
+    module,
+    is_encoder_decoder: bool,
+    optimizer: optax.GradientTransformation,
+    schedule: optax.Schedule | None = None,
+    *,
+    compute_dtype=jnp.float32,
+    grad_accum_steps: int = 1,
+    remat: str = "none",
+    dropout: bool = False,
+    mesh: Mesh | None = None,
+) -> Callable:
     """`train_step(state, batch, rng) -> (state, metrics)`, pure. The loss is the mean token
     cross-entropy over all target tokens of the whole batch (all microbatches), like the
     reference's mean over non-ignored labels."""
@@ -105,8 +132,9 @@ def make_train_step(module, is_encoder_decoder: bool, optimizer: optax.GradientT
     forward = logits_fn(module, is_encoder_decoder, dropout)
 
     def summed_loss(params, batch, rng):
-        stats = token_statistics(forward(cast_params(params, compute_dtype), batch, rng),
-                                 batch["targets"], batch["loss_mask"])
+        stats = token_statistics(
+            forward(cast_params(params, compute_dtype), batch, rng), batch["targets"], batch["loss_mask"]
+        )
         return stats["ce_sum"], stats
 
     if REMAT_POLICIES[remat] is not None:
@@ -127,8 +155,7 @@ def make_train_step(module, is_encoder_decoder: bool, optimizer: optax.GradientT
 
             zeros = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), state.params)
             zero_stats = {k: jnp.zeros((), jnp.float32) for k in ("ce_sum", "correct", "count")}
-            (grads, stats), _ = jax.lax.scan(accumulate, (zeros, zero_stats),
-                                             (micro, jnp.arange(grad_accum_steps)))
+            (grads, stats), _ = jax.lax.scan(accumulate, (zeros, zero_stats), (micro, jnp.arange(grad_accum_steps)))
         count = jnp.maximum(stats["count"], 1.0)
         grads = jax.tree.map(lambda g, p: (g / count).astype(p.dtype), grads, state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -159,8 +186,12 @@ def make_eval_step(module, is_encoder_decoder: bool, compute_dtype=jnp.float32) 
 def jit_train_step(train_step: Callable, state_sharding: TrainState, mesh: Mesh, keys: tuple[str, ...]):
     """jax.jit with explicit shardings: state as given (donated), batch rows over (data, fsdp)."""
     batch_sh = {k: parallel.batch_sharding(mesh) for k in keys}
-    return jax.jit(train_step, in_shardings=(state_sharding, batch_sh, parallel.replicated(mesh)),
-                   out_shardings=(state_sharding, parallel.replicated(mesh)), donate_argnums=(0,))
+    return jax.jit(
+        train_step,
+        in_shardings=(state_sharding, batch_sh, parallel.replicated(mesh)),
+        out_shardings=(state_sharding, parallel.replicated(mesh)),
+        donate_argnums=(0,),
+    )
 
 
 def jit_eval_step(eval_step: Callable, params_sharding, mesh: Mesh, keys: tuple[str, ...]):

@@ -4,6 +4,7 @@ pathlib would turn `gs://b/run` into a local folder `gs:/b/run`; every workdir p
 `workdir_path` instead. Object stores have no append and no rename, so files that grow (metrics
 lines, TensorBoard events, prediction shards) are written in a local staging folder and copied
 whole to the bucket (`Mirror`); single files are written in one upload, which is atomic there."""
+
 from __future__ import annotations
 
 import os

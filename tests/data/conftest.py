@@ -4,6 +4,7 @@
 (GPT-2's policy). `t5_like`: the same vocabulary, but "</s>" appended to every text (T5's policy).
 Both are transformers PreTrainedTokenizerFast, so the code path is the one real students use.
 """
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """Batches: loss mask, packing, reference collation, determinism, host shards, resumption."""
+
 import collections
 
 import numpy as np
@@ -60,8 +61,17 @@ def test_encoder_decoder_rows(pairs, t5_like):
     examples = tokenize_pairs(pairs, t5_like, is_encoder_decoder=True, max_length=256)
     eos = t5_like.eos_token_id
     for packing in (False, True):
-        it = BatchIterator(examples, 8, seed=0, packing=packing, seq_len=256, target_seq_len=64,
-                           is_encoder_decoder=True, pad_id=t5_like.pad_token_id, decoder_start_token_id=7)
+        it = BatchIterator(
+            examples,
+            8,
+            seed=0,
+            packing=packing,
+            seq_len=256,
+            target_seq_len=64,
+            is_encoder_decoder=True,
+            pad_id=t5_like.pad_token_id,
+            decoder_start_token_id=7,
+        )
         seen = {}
         for batch in it.epoch_batches(0):
             for r in range(len(batch["input_ids"])):
@@ -73,8 +83,9 @@ def test_encoder_decoder_rows(pairs, t5_like):
                     assert batch["loss_mask"][r, d].all() and target[-1] == eos
                     shifted = np.concatenate([[7], target[:-1]])
                     assert np.array_equal(batch["decoder_input_ids"][r, d], shifted)
-                    seen[t5_like.decode(batch["input_ids"][r, e], skip_special_tokens=True)] = \
-                        t5_like.decode(target, skip_special_tokens=True)
+                    seen[t5_like.decode(batch["input_ids"][r, e], skip_special_tokens=True)] = t5_like.decode(
+                        target, skip_special_tokens=True
+                    )
             assert batch["loss_mask"][batch["decoder_segment_ids"] == 0].sum() == 0
         assert seen == {p.prompt: p.target for p in pairs}
 
@@ -101,12 +112,12 @@ def test_padding_matches_reference_collation_and_loss(pairs, gpt2_like):
     batch = it.batch(0, 0)
     order = [chosen[rows[0]].sample_index for rows in it.global_rows(0, 0)]
     ref_ids, ref_mask, ref_labels = _reference_decoder_collate(
-        [chosen[i].prompt for i in order], [chosen[i].target for i in order], gpt2_like)
+        [chosen[i].prompt for i in order], [chosen[i].target for i in order], gpt2_like
+    )
     for r in range(8):
         ours = batch["input_ids"][r][batch["segment_ids"][r] > 0]
         assert ours.tolist() == ref_ids[r][ref_mask[r] == 1].tolist()
-        assert batch["targets"][r][batch["loss_mask"][r] == 1].tolist() == \
-            ref_labels[r][ref_labels[r] != -100].tolist()
+        assert batch["targets"][r][batch["loss_mask"][r] == 1].tolist() == ref_labels[r][ref_labels[r] != -100].tolist()
 
     torch.manual_seed(0)
     config = transformers.GPT2Config(vocab_size=len(gpt2_like), n_positions=256, n_embd=32, n_layer=2, n_head=2)
@@ -115,11 +126,14 @@ def test_padding_matches_reference_collation_and_loss(pairs, gpt2_like):
         # The reference's left padding with positions counted from the first real token.
         ref_pos = (ref_mask.cumsum(-1) - 1).clamp(min=0)
         ref_loss = model(ref_ids, attention_mask=ref_mask, position_ids=ref_pos, labels=ref_labels).loss
-        logits = model(torch.tensor(batch["input_ids"], dtype=torch.long),
-                       attention_mask=torch.tensor(batch["segment_ids"] > 0, dtype=torch.long),
-                       position_ids=torch.tensor(batch["positions"], dtype=torch.long)).logits
+        logits = model(
+            torch.tensor(batch["input_ids"], dtype=torch.long),
+            attention_mask=torch.tensor(batch["segment_ids"] > 0, dtype=torch.long),
+            position_ids=torch.tensor(batch["positions"], dtype=torch.long),
+        ).logits
         nll = torch.nn.functional.cross_entropy(
-            logits.flatten(0, 1), torch.tensor(batch["targets"], dtype=torch.long).flatten(), reduction="none")
+            logits.flatten(0, 1), torch.tensor(batch["targets"], dtype=torch.long).flatten(), reduction="none"
+        )
         weights = torch.tensor(batch["loss_mask"], dtype=torch.float32).flatten()
         ours = (nll * weights).sum() / weights.sum()
     torch.testing.assert_close(ours, ref_loss, rtol=1e-5, atol=1e-5)
@@ -130,32 +144,50 @@ def test_encoder_decoder_padding_matches_reference_collation_and_loss(pairs, t5_
     label, labels -100 on padding, T5 shifting labels right) gives the same loss as our rows."""
     chosen = pairs[:8]
     examples = tokenize_pairs(chosen, t5_like, is_encoder_decoder=True, max_length=512)
-    it = BatchIterator(examples, 8, seed=0, packing=False, seq_len=512, is_encoder_decoder=True,
-                       pad_id=t5_like.pad_token_id, decoder_start_token_id=t5_like.pad_token_id)
+    it = BatchIterator(
+        examples,
+        8,
+        seed=0,
+        packing=False,
+        seq_len=512,
+        is_encoder_decoder=True,
+        pad_id=t5_like.pad_token_id,
+        decoder_start_token_id=t5_like.pad_token_id,
+    )
     batch = {k: torch.tensor(v, dtype=torch.long) for k, v in it.batch(0, 0).items()}
     order = [chosen[rows[0]] for rows in it.global_rows(0, 0)]
-    inputs = t5_like([p.prompt for p in order], padding="longest", max_length=512, truncation=True,
-                     return_tensors="pt")
-    labels = t5_like([p.target for p in order], padding="longest", max_length=512, truncation=True,
-                     return_tensors="pt")
+    inputs = t5_like([p.prompt for p in order], padding="longest", max_length=512, truncation=True, return_tensors="pt")
+    labels = t5_like([p.target for p in order], padding="longest", max_length=512, truncation=True, return_tensors="pt")
     label_ids = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
     torch.manual_seed(0)
-    config = transformers.T5Config(vocab_size=len(t5_like), d_model=32, d_kv=8, d_ff=64, num_layers=2,
-                                   num_heads=2, decoder_start_token_id=t5_like.pad_token_id,
-                                   pad_token_id=t5_like.pad_token_id)
+    config = transformers.T5Config(
+        vocab_size=len(t5_like),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        decoder_start_token_id=t5_like.pad_token_id,
+        pad_token_id=t5_like.pad_token_id,
+    )
     model = transformers.T5ForConditionalGeneration(config).eval()
     shifted = model._shift_right(label_ids)
     for r in range(8):
         dec = batch["decoder_segment_ids"][r] > 0
-        assert batch["input_ids"][r][batch["encoder_segment_ids"][r] > 0].tolist() == \
-            inputs["input_ids"][r][inputs["attention_mask"][r] == 1].tolist()
+        assert (
+            batch["input_ids"][r][batch["encoder_segment_ids"][r] > 0].tolist()
+            == inputs["input_ids"][r][inputs["attention_mask"][r] == 1].tolist()
+        )
         assert batch["targets"][r][dec].tolist() == label_ids[r][label_ids[r] != -100].tolist()
         assert batch["decoder_input_ids"][r][dec].tolist() == shifted[r][: int(dec.sum())].tolist()
     with torch.no_grad():
         ref_loss = model(**inputs, labels=label_ids, decoder_attention_mask=labels["attention_mask"]).loss
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["encoder_segment_ids"] > 0,
-                       decoder_input_ids=batch["decoder_input_ids"],
-                       decoder_attention_mask=batch["decoder_segment_ids"] > 0).logits
+        logits = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["encoder_segment_ids"] > 0,
+            decoder_input_ids=batch["decoder_input_ids"],
+            decoder_attention_mask=batch["decoder_segment_ids"] > 0,
+        ).logits
         nll = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(), reduction="none")
         weights = batch["loss_mask"].flatten().float()
         ours = (nll * weights).sum() / weights.sum()
@@ -191,8 +223,10 @@ def test_order_is_a_function_of_seed_and_epoch(pairs):
 def test_host_shards_are_disjoint_and_cover_the_global_batch(pairs, packing):
     examples = tokenize_pairs(pairs, ByteTokenizer(), is_encoder_decoder=False, max_length=512)
     whole = BatchIterator(examples, 8, seed=2, packing=packing, seq_len=512)
-    hosts = [BatchIterator(examples, 8, seed=2, packing=packing, seq_len=512, process_index=p, process_count=4)
-             for p in range(4)]
+    hosts = [
+        BatchIterator(examples, 8, seed=2, packing=packing, seq_len=512, process_index=p, process_count=4)
+        for p in range(4)
+    ]
     assert {h.steps_per_epoch for h in hosts} == {whole.steps_per_epoch}
     for step in range(whole.steps_per_epoch):
         global_batch = whole.batch(1, step)

@@ -1,7 +1,9 @@
 """First-fit packing: every example once, rows within capacity, the first-fit rule holds."""
+
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rt_jax.data.packing import first_fit, split_row
 

@@ -1,4 +1,5 @@
 """Packed rows under the real rt_jax models: every sequence's logits equal those it gets alone."""
+
 import collections
 
 import jax
@@ -56,21 +57,51 @@ def test_gpt2_packed_logits_equal_each_sequence_alone(pairs):
 def test_t5_packed_logits_equal_each_sequence_alone(pairs):
     tok = ByteTokenizer(add_eos=True)
     examples = tokenize_pairs(pairs, tok, is_encoder_decoder=True, max_length=128)
-    it = BatchIterator(examples, batch_size=4, seed=0, packing=True, seq_len=256, target_seq_len=32,
-                       is_encoder_decoder=True, pad_id=tok.pad_token_id, decoder_start_token_id=tok.pad_token_id)
-    hf = transformers.T5Config(vocab_size=258, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=2,
-                               relative_attention_num_buckets=8, dropout_rate=0.0, decoder_start_token_id=tok.pad_token_id,
-                               pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    it = BatchIterator(
+        examples,
+        batch_size=4,
+        seed=0,
+        packing=True,
+        seq_len=256,
+        target_seq_len=32,
+        is_encoder_decoder=True,
+        pad_id=tok.pad_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+    )
+    hf = transformers.T5Config(
+        vocab_size=258,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        relative_attention_num_buckets=8,
+        dropout_rate=0.0,
+        decoder_start_token_id=tok.pad_token_id,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     model = from_config(hf, seed=0)
     apply = jax.jit(lambda p, *a, **kw: model.module.apply({"params": p}, *a, **kw))
     batch = it.batch(0, 0)
     assert it.steps_per_epoch == 1
     b = {k: jnp.asarray(v) for k, v in batch.items()}
-    packed = apply(model.params, b["input_ids"], b["encoder_segment_ids"] > 0, b["decoder_input_ids"],
-                   decoder_attention_mask=b["decoder_segment_ids"] > 0,
-                   encoder_segment_ids=b["encoder_segment_ids"], decoder_segment_ids=b["decoder_segment_ids"])
-    spans = [(r, e, d) for r in range(4) for e, d in zip(_segment_spans(batch["encoder_segment_ids"][r]),
-                                                          _segment_spans(batch["decoder_segment_ids"][r]))]
+    packed = apply(
+        model.params,
+        b["input_ids"],
+        b["encoder_segment_ids"] > 0,
+        b["decoder_input_ids"],
+        decoder_attention_mask=b["decoder_segment_ids"] > 0,
+        encoder_segment_ids=b["encoder_segment_ids"],
+        decoder_segment_ids=b["decoder_segment_ids"],
+    )
+    spans = [
+        (r, e, d)
+        for r in range(4)
+        for e, d in zip(
+            _segment_spans(batch["encoder_segment_ids"][r]), _segment_spans(batch["decoder_segment_ids"][r])
+        )
+    ]
     assert len(spans) == len(pairs)
     # Alone: one example per row with the usual padding mask on the (bidirectional) encoder.
     enc = _alone_rows([batch["input_ids"][r, e] for r, e, _ in spans], 128, tok.pad_token_id)

@@ -1,4 +1,5 @@
 """Training pairs from the real MultiArith data and Kojima et al.'s teacher log."""
+
 import re
 
 import pytest
@@ -48,8 +49,9 @@ def test_vanilla_pairs_are_the_gold_answers(data_dir, multiarith_raw):
 
 
 def test_ft_cot_pairs_are_the_correct_teacher_rationales(data_dir, multiarith_raw, kojima_cache):
-    pairs = build_training_pairs("multiarith", "ft_cot", data_dir=data_dir, is_encoder_decoder=False,
-                                 teacher_cache_dir=kojima_cache)
+    pairs = build_training_pairs(
+        "multiarith", "ft_cot", data_dir=data_dir, is_encoder_decoder=False, teacher_cache_dir=kojima_cache
+    )
     assert {p.sample_index for p in pairs} == _train_questions_kojima_got_right(data_dir, multiarith_raw)
     assert len(pairs) == len({p.sample_index for p in pairs})  # D = 1
     log_text = (data_dir / LOG).read_text()
@@ -62,10 +64,21 @@ def test_ft_cot_pairs_are_the_correct_teacher_rationales(data_dir, multiarith_ra
 
 
 def _record(sample_index, completion_index, correct, method="zs_cot_t70"):
-    return Record(teacher="t", method=method, task="multiarith", sample_index=sample_index,
-                  completion_index=completion_index, reasoning_prompt="", reasoning_completion=f" r{completion_index}.",
-                  answer_prompt="", answer_completion="", reasoning_finish_reason=None,
-                  answer_finish_reason=None, prediction=None, correct=correct)
+    return Record(
+        teacher="t",
+        method=method,
+        task="multiarith",
+        sample_index=sample_index,
+        completion_index=completion_index,
+        reasoning_prompt="",
+        reasoning_completion=f" r{completion_index}.",
+        answer_prompt="",
+        answer_completion="",
+        reasoning_finish_reason=None,
+        answer_finish_reason=None,
+        prediction=None,
+        correct=correct,
+    )
 
 
 def test_diverse_reasoning_takes_the_first_d_then_the_correct(data_dir, tmp_path):
@@ -76,11 +89,23 @@ def test_diverse_reasoning_takes_the_first_d_then_the_correct(data_dir, tmp_path
             w.append(_record(a, c, ok))
         for c, ok in enumerate([False, False, False, False, True]):
             w.append(_record(b, c, ok))
-    pairs = build_training_pairs("multiarith", "ft_cot_t70_4aug", data_dir=data_dir, is_encoder_decoder=True,
-                                 teacher_cache_dir=tmp_path, teacher="t")
+    pairs = build_training_pairs(
+        "multiarith",
+        "ft_cot_t70_4aug",
+        data_dir=data_dir,
+        is_encoder_decoder=True,
+        teacher_cache_dir=tmp_path,
+        teacher="t",
+    )
     assert [(p.sample_index, p.target.split(" -->")[0]) for p in pairs] == [(a, "r1."), (a, "r2.")]
-    eight = build_training_pairs("multiarith", "ft_cot_t70_8aug", data_dir=data_dir, is_encoder_decoder=True,
-                                 teacher_cache_dir=tmp_path, teacher="t")
+    eight = build_training_pairs(
+        "multiarith",
+        "ft_cot_t70_8aug",
+        data_dir=data_dir,
+        is_encoder_decoder=True,
+        teacher_cache_dir=tmp_path,
+        teacher="t",
+    )
     assert [p.sample_index for p in eight] == [a, a, a, b]
 
 
@@ -89,8 +114,9 @@ def test_empty_training_set_names_task_method_and_filter(data_dir, tmp_path):
     with RationaleStore(tmp_path).writer("t", "zs_cot", "multiarith") as w:
         w.append(_record(train[0], 0, False, method="zs_cot"))
     with pytest.raises(UserError, match=r"task multiarith, method ft_cot: 0 of 420 .*correct rationales.*t/zs_cot"):
-        build_training_pairs("multiarith", "ft_cot", data_dir=data_dir, is_encoder_decoder=False,
-                             teacher_cache_dir=tmp_path, teacher="t")
+        build_training_pairs(
+            "multiarith", "ft_cot", data_dir=data_dir, is_encoder_decoder=False, teacher_cache_dir=tmp_path, teacher="t"
+        )
     with pytest.raises(UserError, match="teacher_cache_dir"):
         build_training_pairs("multiarith", "ft_cot", data_dir=data_dir, is_encoder_decoder=False)
     with pytest.raises(UserError, match="method='zs'"):
@@ -110,10 +136,12 @@ def test_validation_split_is_seeded_and_disjoint():
 
 # ---- multi-task training (Distilling Step-by-Step): ft_cot's rationales as two tasks ----------
 
+
 @pytest.mark.parametrize("enc_dec,sep,space", [(False, " ###", " "), (True, "", "")])
 def test_multitask_pairs_are_label_and_rationale_tasks(enc_dec, sep, space, data_dir, multiarith_raw, kojima_cache):
-    pairs = build_training_pairs("multiarith", "ft_cot_mt", data_dir=data_dir, is_encoder_decoder=enc_dec,
-                                 teacher_cache_dir=kojima_cache)
+    pairs = build_training_pairs(
+        "multiarith", "ft_cot_mt", data_dir=data_dir, is_encoder_decoder=enc_dec, teacher_cache_dir=kojima_cache
+    )
     right = _train_questions_kojima_got_right(data_dir, multiarith_raw)  # first D=1, correct only, as ft_cot
     assert [p.sample_index for p in pairs] == [i for i in sorted(right) for _ in range(2)]
     log_text = (data_dir / LOG).read_text()
@@ -122,15 +150,21 @@ def test_multitask_pairs_are_label_and_rationale_tasks(enc_dec, sep, space, data
         assert label.prompt == f"[label] {question}{sep}"
         assert label.target == f"{space}{int(multiarith_raw[label.sample_index]['lSolutions'][0])}"
         assert reason.prompt == f"[rationale] {question}{sep}"
-        rationale = reason.target[len(space):]
+        rationale = reason.target[len(space) :]
         assert reason.target.startswith(space) and rationale == rationale.strip() and rationale in log_text
         assert "-->" not in reason.target  # the rationale alone, no answer appended
 
 
 def test_multitask_rationale_weight_repeats_examples(data_dir, multiarith_raw, kojima_cache):
     def counts(weight):
-        pairs = build_training_pairs("multiarith", "ft_cot_mt", data_dir=data_dir, is_encoder_decoder=True,
-                                     teacher_cache_dir=kojima_cache, rationale_weight=weight)
+        pairs = build_training_pairs(
+            "multiarith",
+            "ft_cot_mt",
+            data_dir=data_dir,
+            is_encoder_decoder=True,
+            teacher_cache_dir=kojima_cache,
+            rationale_weight=weight,
+        )
         first = [p.prompt.split(" ")[0] for p in pairs if p.sample_index == pairs[0].sample_index]
         return first.count("[label]"), first.count("[rationale]"), len(pairs)
 
@@ -142,5 +176,11 @@ def test_multitask_rationale_weight_repeats_examples(data_dir, multiarith_raw, k
         with pytest.raises(UserError, match="rationale_weight"):
             counts(bad)
     with pytest.raises(UserError, match="template"):
-        build_training_pairs("multiarith", "ft_cot_mt", data_dir=data_dir, is_encoder_decoder=True,
-                             teacher_cache_dir=kojima_cache, template="ft_cot_token")
+        build_training_pairs(
+            "multiarith",
+            "ft_cot_mt",
+            data_dir=data_dir,
+            is_encoder_decoder=True,
+            teacher_cache_dir=kojima_cache,
+            template="ft_cot_token",
+        )

@@ -1,19 +1,21 @@
 """Config -> training batches on the real MultiArith data with Kojima's rationales."""
+
 import pytest
 
 from configs.base import get_config
 from rt_jax.data.batching import BatchIterator, token_slots
 from rt_jax.data.pipeline import build_training_data
+from rt_jax.models import ByteTokenizer
 from rt_jax.teacher.import_kojima import import_log
 from rt_jax.teacher.store import RationaleStore
-from rt_jax.models import ByteTokenizer
 
 
 @pytest.fixture(scope="module")
 def config(data_dir, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    import_log(RationaleStore(cache), data_dir / "raw/kojima_zero_shot_cot/log/multiarith_zero_shot_cot.log",
-               data_dir, [])
+    import_log(
+        RationaleStore(cache), data_dir / "raw/kojima_zero_shot_cot/log/multiarith_zero_shot_cot.log", data_dir, []
+    )
     c = get_config()
     c.data_dir, c.teacher_cache_dir = str(data_dir), str(cache)
     c.train.max_seq_len = 1024
@@ -31,9 +33,14 @@ def test_ft_cot_batches_with_validation_held_out(config):
     assert batch["input_ids"].shape == (4, 1024)  # this host's half of 8 rows
     assert data.slots["slots"] == data.iterator.steps_per_epoch * 8 * 1024
     targets = sum(int((ex.target_ids > -1).sum()) for ex in data.iterator.examples)
-    masked = sum(int(b["loss_mask"].sum()) for h in (0, 1) for b in
-                 (build_training_data(config, ByteTokenizer(), False, process_index=h, process_count=2)
-                  .iterator.batch(0, s) for s in range(data.iterator.steps_per_epoch)))
+    masked = sum(
+        int(b["loss_mask"].sum())
+        for h in (0, 1)
+        for b in (
+            build_training_data(config, ByteTokenizer(), False, process_index=h, process_count=2).iterator.batch(0, s)
+            for s in range(data.iterator.steps_per_epoch)
+        )
+    )
     assert masked == targets  # every target token of the epoch is trained on exactly once
 
 

@@ -1,4 +1,5 @@
 """Small random transformers models and the same weights loaded into rt_jax."""
+
 import pytest
 import torch
 import transformers
@@ -18,17 +19,28 @@ def _pair(tmp_path_factory, name, hf_model):
 def gpt2_pair(tmp_path_factory):
     torch.manual_seed(0)
     config = transformers.GPT2Config(
-        n_positions=64, n_embd=32, n_layer=2, n_head=4, initializer_range=0.1,
-        bos_token_id=1, eos_token_id=2, **TINY)
+        n_positions=64, n_embd=32, n_layer=2, n_head=4, initializer_range=0.1, bos_token_id=1, eos_token_id=2, **TINY
+    )
     return _pair(tmp_path_factory, "gpt2", transformers.GPT2LMHeadModel(config))
 
 
 def _t5_config(v11: bool):
     extra = dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False) if v11 else {}
     return transformers.T5Config(
-        d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, relative_attention_max_distance=20,
-        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, **TINY, **extra)
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=20,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        **TINY,
+        **extra,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ NUM_PROCESSES LOCAL_DEVICES PORT OUT.json`. With NUM_PROCESSES > 1 the processes
 jax.distributed.initialize and decode the same prompts on a (data 2, fsdp 2) mesh spanning all
 of them; with one process it writes the references: the same mesh over its own devices, and no
 mesh at all. Writes {setting: [[tokens, finish_reason, score] per completion] per prompt}."""
+
 import json
 import os
 import sys
@@ -23,23 +24,40 @@ from rt_jax.models import ByteTokenizer  # noqa: E402
 from rt_jax.teacher.store import RationaleStore  # noqa: E402
 from rt_jax.train import evaluation  # noqa: E402
 
-parallel.initialize_distributed(ml_collections.ConfigDict(dict(
-    num_processes=int(num_processes), coordinator_address=f"127.0.0.1:{port}",
-    process_id=int(process_id))))
+parallel.initialize_distributed(
+    ml_collections.ConfigDict(
+        dict(num_processes=int(num_processes), coordinator_address=f"127.0.0.1:{port}", process_id=int(process_id))
+    )
+)
 
 EOS = ByteTokenizer.eos_token_id
-hf_config = transformers.GPT2Config(vocab_size=ByteTokenizer.vocab_size, n_positions=48, n_embd=32,
-                                    n_layer=2, n_head=2, n_inner=64, eos_token_id=EOS,
-                                    initializer_range=0.5)
+hf_config = transformers.GPT2Config(
+    vocab_size=ByteTokenizer.vocab_size,
+    n_positions=48,
+    n_embd=32,
+    n_layer=2,
+    n_head=2,
+    n_inner=64,
+    eos_token_id=EOS,
+    initializer_range=0.5,
+)
 loaded = models.from_config(hf_config, seed=0, tokenizer=ByteTokenizer())
 rng = np.random.default_rng(0)  # the same prompts in every process; mixed lengths, 5 prompts
 prompts = [rng.integers(3, 64, size=n).tolist() for n in (5, 17, 3, 9, 12)]
 CONFIGS = {
     "greedy": DecodeConfig(max_new_tokens=12, batch_size=4, eos_token_id=EOS),
-    "beam": DecodeConfig(strategy="beam", num_beams=3, num_return_sequences=2, max_new_tokens=8,
-                         batch_size=4, eos_token_id=EOS),
-    "sample": DecodeConfig(strategy="sample", temperature=0.7, num_return_sequences=3,
-                           max_new_tokens=8, batch_size=4, eos_token_id=EOS, seed=5),
+    "beam": DecodeConfig(
+        strategy="beam", num_beams=3, num_return_sequences=2, max_new_tokens=8, batch_size=4, eos_token_id=EOS
+    ),
+    "sample": DecodeConfig(
+        strategy="sample",
+        temperature=0.7,
+        num_return_sequences=3,
+        max_new_tokens=8,
+        batch_size=4,
+        eos_token_id=EOS,
+        seed=5,
+    ),
 }
 
 
@@ -47,11 +65,11 @@ def run(config, mesh, param_shardings=None, params_from=None):
     model = loaded
     if params_from is not None:  # as the training loop hands over its (global) train-state params
         import dataclasses
+
         model = dataclasses.replace(loaded, params=params_from.params)
         param_shardings = jax.tree.map(lambda x: x.sharding, params_from.params)
     decoder = Decoder(model, config, mesh=mesh, param_shardings=param_shardings)
-    return decoder, [[[list(o[0]), o[1], o[2]] for o in outs]
-                     for outs in decoder.decode_ids(prompts)]
+    return decoder, [[[list(o[0]), o[1], o[2]] for o in outs] for outs in decoder.decode_ids(prompts)]
 
 
 def evaluate(params, mesh):
@@ -59,11 +77,26 @@ def evaluate(params, mesh):
     examples = [types.SimpleNamespace(sample_index=i, answer=str(i % 3)) for i in range(5)]
     texts = [f"{i} + {i} = ? ###" for i in range(5)]
     out_dir = f"{out_path}.predictions{'' if mesh else '_no_mesh'}"
-    result = evaluation.evaluate_prompts(loaded, params, "multiarith", examples, texts, "-->",
-                                         CONFIGS["greedy"], out_dir, 1, student="s", method="ft", mesh=mesh)
+    result = evaluation.evaluate_prompts(
+        loaded,
+        params,
+        "multiarith",
+        examples,
+        texts,
+        "-->",
+        CONFIGS["greedy"],
+        out_dir,
+        1,
+        student="s",
+        method="ft",
+        mesh=mesh,
+    )
     records = RationaleStore(out_dir).read("s", "ft.epoch01", "multiarith")
-    return {"accuracy": result["accuracy"], "num_test": result["num_test"],
-            "completions": [r.reasoning_completion for r in records]}
+    return {
+        "accuracy": result["accuracy"],
+        "num_test": result["num_test"],
+        "completions": [r.reasoning_completion for r in records],
+    }
 
 
 mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 1})

@@ -1,5 +1,6 @@
 """Decoding on a mesh that spans two processes (jax.distributed on localhost, 2 CPU devices
 each): every process gets every completion, equal to a one-process decode with no mesh."""
+
 import json
 import os
 import subprocess
@@ -29,8 +30,11 @@ def test_two_process_mesh_decodes_like_one_process(tmp_path, coordinator_port):
     procs = []
     for job, out in zip(jobs, outs):
         with open(f"{out}.log", "wb") as log:
-            procs.append(subprocess.Popen([sys.executable, WORKER, *map(str, job), str(out)],
-                                          env=env, stdout=log, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, WORKER, *map(str, job), str(out)], env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
     try:
         for proc, out in zip(procs, outs):
             assert proc.wait(timeout=600) == 0, open(f"{out}.log").read()[-3000:]

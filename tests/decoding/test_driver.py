@@ -1,5 +1,5 @@
 """The text driver: bad input rejected before compiling, order kept, stop strings, buckets, mesh."""
-import jax
+
 import numpy as np
 import pytest
 
@@ -10,6 +10,7 @@ from rt_jax.errors import UserError
 
 class CharTokenizer:
     """Printable ASCII, one id per character (id = ord - 32); id 95 ('\\x7f') is EOS."""
+
     eos_token_id = 95
     pad_token_id = 95
 
@@ -30,14 +31,17 @@ def char_gpt2(gpt2_pair):
     return hf_model, loaded
 
 
-@pytest.mark.parametrize("settings,field", [
-    (dict(num_beams=0, strategy="beam"), "num_beams"),
-    (dict(top_p=0.0, strategy="sample"), "top_p"),
-    (dict(top_p=1.5, strategy="sample"), "top_p"),
-    (dict(temperature=-0.1, strategy="sample"), "temperature"),
-    (dict(strategy="nucleus"), "strategy"),
-    (dict(num_beams=2, num_return_sequences=3, strategy="beam"), "num_return_sequences"),
-])
+@pytest.mark.parametrize(
+    "settings,field",
+    [
+        (dict(num_beams=0, strategy="beam"), "num_beams"),
+        (dict(top_p=0.0, strategy="sample"), "top_p"),
+        (dict(top_p=1.5, strategy="sample"), "top_p"),
+        (dict(temperature=-0.1, strategy="sample"), "temperature"),
+        (dict(strategy="nucleus"), "strategy"),
+        (dict(num_beams=2, num_return_sequences=3, strategy="beam"), "num_return_sequences"),
+    ],
+)
 def test_bad_settings_are_user_errors(char_gpt2, settings, field):
     _, loaded = char_gpt2
     with pytest.raises(UserError, match=field):
@@ -64,7 +68,7 @@ def test_texts_in_input_order_with_stop_string(char_gpt2):
     stop = free[0].text[3:5]  # a string greedy decoding of prompt 0 emits mid-way
     outs = decode_texts(loaded, prompts, DecodeConfig(max_new_tokens=10, stop_strings=(stop,), batch_size=2))
     assert outs[0].finish_reason == "stop"
-    assert outs[0].text == free[0].text[:free[0].text.find(stop) + len(stop)]
+    assert outs[0].text == free[0].text[: free[0].text.find(stop) + len(stop)]
     assert len(outs[0].tokens) == len(outs[0].text)  # the loop itself stopped there
     for full, cut in zip(free, outs):
         assert full.text.startswith(cut.text)
@@ -95,24 +99,29 @@ MESH_CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("strategy", ["greedy", pytest.param("beam", marks=pytest.mark.slow),
-                                      pytest.param("sample", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "strategy", ["greedy", pytest.param("beam", marks=pytest.mark.slow), pytest.param("sample", marks=pytest.mark.slow)]
+)
 def test_mesh_sharded_decoding_matches_single_device(char_gpt2, strategy):
     _, loaded = char_gpt2
     from rt_jax import parallel
+
     mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
     config = MESH_CONFIGS[strategy]
     prompts = ["abc", "hello there", "x", "why?"]  # the single-device greedy decoder is already compiled
     sharded, single = decode_texts(loaded, prompts, config, mesh=mesh), decode_texts(loaded, prompts, config)
     assert [(d.text, d.tokens, d.finish_reason) for d in sharded] == [
-        (d.text, d.tokens, d.finish_reason) for d in single]
+        (d.text, d.tokens, d.finish_reason) for d in single
+    ]
     if strategy == "beam":  # sharded reductions round differently
         np.testing.assert_allclose([d.score for d in sharded], [d.score for d in single], rtol=1e-5)
 
 
 def test_t5_without_decoder_start_field_starts_from_pad():
     import types
+
     from rt_jax.decoding.adapters import adapter_for
+
     config = types.SimpleNamespace(pad_token_id=0)  # transformers 5's bare T5Config has no such field
     loaded = types.SimpleNamespace(module=None, config=config, is_encoder_decoder=True)
     assert adapter_for(loaded, 8).decoder_start_token_id == 0

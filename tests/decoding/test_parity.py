@@ -1,5 +1,5 @@
 """Greedy and beam search give token-for-token transformers' generate output."""
-import numpy as np
+
 import pytest
 import torch
 import transformers
@@ -21,10 +21,19 @@ def hf_generate(hf_model, prompts, eos, **settings):
         sl = slice(0, len(p)) if enc_dec else slice(width - len(p), width)
         ids[i, sl], mask[i, sl] = torch.tensor(p), 1
     fields = dict(  # every field that changes the output set explicitly, so no default differs
-        max_new_tokens=NEW, do_sample=False, eos_token_id=eos, pad_token_id=eos,
+        max_new_tokens=NEW,
+        do_sample=False,
+        eos_token_id=eos,
+        pad_token_id=eos,
         decoder_start_token_id=hf_model.config.decoder_start_token_id if enc_dec else None,
-        num_beams=1, length_penalty=1.0, early_stopping=False, num_return_sequences=1,
-        repetition_penalty=1.0, no_repeat_ngram_size=0, min_length=0)
+        num_beams=1,
+        length_penalty=1.0,
+        early_stopping=False,
+        num_return_sequences=1,
+        repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        min_length=0,
+    )
     config = transformers.GenerationConfig(**{**fields, **settings})
     with torch.inference_mode():
         out = hf_model.generate(ids, attention_mask=mask, generation_config=config).numpy()
@@ -34,9 +43,9 @@ def hf_generate(hf_model, prompts, eos, **settings):
     for row in generated:
         row = list(int(x) for x in row)
         if eos in row:
-            row = row[:row.index(eos) + 1]
+            row = row[: row.index(eos) + 1]
         results.append(tuple(row))
-    return [results[i * n:(i + 1) * n] for i in range(len(prompts))]
+    return [results[i * n : (i + 1) * n] for i in range(len(prompts))]
 
 
 def eos_seen_midway(hf_model):
@@ -67,8 +76,11 @@ BEAMS = {
 }
 # The default run covers each architecture and early_stopping mode once; the full matrix is slow.
 DEFAULT = {("gpt2", "k3_lp1_nrs2"), ("t5", "k4_lp2_early"), ("gpt2", "k3_lp1.5_never")}
-CASES = [pytest.param(arch, name, marks=() if (arch, name) in DEFAULT else pytest.mark.slow, id=f"{arch}-{name}")
-         for arch in ("gpt2", "t5", "t5_v11") for name in BEAMS]
+CASES = [
+    pytest.param(arch, name, marks=() if (arch, name) in DEFAULT else pytest.mark.slow, id=f"{arch}-{name}")
+    for arch in ("gpt2", "t5", "t5_v11")
+    for name in BEAMS
+]
 
 
 @pytest.mark.parametrize("arch,name", CASES)

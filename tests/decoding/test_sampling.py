@@ -1,4 +1,5 @@
 """Sampling: reproducible per key, first-token law = softmax, top-k/top-p sets respected."""
+
 import dataclasses
 
 import jax
@@ -28,9 +29,11 @@ def hf_next_logits(hf_model, prompt):
 def test_filter_keeps_transformers_warper_set(top_k, top_p, temperature):
     logits = np.random.default_rng(0).normal(size=(4, 50)).astype(np.float32) * 3
     expected = torch.tensor(logits)
-    for warper in [logits_process.TemperatureLogitsWarper(temperature),
-                   logits_process.TopKLogitsWarper(top_k) if top_k else None,
-                   logits_process.TopPLogitsWarper(top_p) if top_p < 1 else None]:
+    for warper in [
+        logits_process.TemperatureLogitsWarper(temperature),
+        logits_process.TopKLogitsWarper(top_k) if top_k else None,
+        logits_process.TopPLogitsWarper(top_p) if top_p < 1 else None,
+    ]:
         if warper is not None:
             expected = warper(None, expected)
     got = np.asarray(filter_logits(jnp.asarray(logits), temperature, top_k, top_p))
@@ -55,8 +58,9 @@ def test_same_key_same_samples_whatever_the_batching(gpt2_pair):
 def test_first_token_distribution_is_the_softmax(request, pair):
     hf_model, loaded = request.getfixturevalue(pair)
     prompt, temperature, n = [5, 17, 33], 0.7, 4000
-    config = DecodeConfig(strategy="sample", temperature=temperature, num_return_sequences=n,
-                          max_new_tokens=1, eos_token_id=-1)
+    config = DecodeConfig(
+        strategy="sample", temperature=temperature, num_return_sequences=n, max_new_tokens=1, eos_token_id=-1
+    )
     outs = Decoder(loaded, config).decode_ids([prompt], key=jax.random.PRNGKey(0))[0]
     counts = np.bincount([o[0][0] for o in outs], minlength=loaded.config.vocab_size)
     probs = torch.softmax(torch.tensor(hf_next_logits(hf_model, prompt)) / temperature, -1).double().numpy()
@@ -75,16 +79,26 @@ def test_first_token_distribution_is_the_softmax(request, pair):
 def test_every_sampled_token_is_in_the_allowed_set(gpt2_pair):
     hf_model, loaded = gpt2_pair
     temperature, top_k, top_p = 1.5, 4, 0.5
-    config = DecodeConfig(strategy="sample", num_return_sequences=16, max_new_tokens=6, top_k=top_k,
-                          top_p=top_p, temperature=temperature, eos_token_id=-1)
+    config = DecodeConfig(
+        strategy="sample",
+        num_return_sequences=16,
+        max_new_tokens=6,
+        top_k=top_k,
+        top_p=top_p,
+        temperature=temperature,
+        eos_token_id=-1,
+    )
     outs = Decoder(loaded, config).decode_ids(PROMPTS, key=jax.random.PRNGKey(1))
-    warpers = [logits_process.TemperatureLogitsWarper(temperature), logits_process.TopKLogitsWarper(top_k),
-               logits_process.TopPLogitsWarper(top_p)]
+    warpers = [
+        logits_process.TemperatureLogitsWarper(temperature),
+        logits_process.TopKLogitsWarper(top_k),
+        logits_process.TopPLogitsWarper(top_p),
+    ]
     sizes = []
     for prompt, samples in zip(PROMPTS, outs):
         seqs = torch.tensor([list(prompt) + list(s[0]) for s in samples])
         with torch.inference_mode():
-            logits = hf_model(seqs).logits[:, len(prompt) - 1:-1]
+            logits = hf_model(seqs).logits[:, len(prompt) - 1 : -1]
         for step in range(logits.shape[1]):
             scores = logits[:, step]
             for w in warpers:

@@ -1,8 +1,10 @@
 """ByteTokenizer: UTF-8 round trips, specials, save/load."""
+
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rt_jax.errors import UserError
 from rt_jax.models.byte_tokenizer import ByteTokenizer, is_byte_tokenizer_dir

@@ -1,5 +1,6 @@
 """The offline demo end to end at toy size (every demo method through the real modules), and
 the full-size demo as a slow test."""
+
 import json
 import subprocess
 import sys
@@ -30,8 +31,12 @@ def check_demo(out, methods, rows):
     assert len(greedy) == 24 and len(sampled) == 48  # greedy + 2 samples per training question
     for rec in greedy + sampled:  # the cache's flags agree with the gold answers
         assert rec.correct == (rec.prediction == dataset[rec.sample_index].answer)
-    expected_pairs = {"zs": 0, "ft": len(split.train), "ft_cot": sum(r.correct for r in greedy),
-                      "ft_cot_t70_2aug": sum(r.correct for r in sampled)}
+    expected_pairs = {
+        "zs": 0,
+        "ft": len(split.train),
+        "ft_cot": sum(r.correct for r in greedy),
+        "ft_cot_t70_2aug": sum(r.correct for r in sampled),
+    }
     table = (out / "demo_results.md").read_text()
     for row in rows:
         assert row.train_examples == expected_pairs[row.method]
@@ -42,8 +47,10 @@ def check_demo(out, methods, rows):
         records = RationaleStore(run / "predictions").read(*shard)
         assert sorted(r.sample_index for r in records) == split.test
         prefix = "-->" if row.method.startswith("ft_cot") else None
-        correct = sum(score("arith_small", r.reasoning_completion, dataset[r.sample_index].answer,
-                            answer_prefix=prefix).correct for r in records)
+        correct = sum(
+            score("arith_small", r.reasoning_completion, dataset[r.sample_index].answer, answer_prefix=prefix).correct
+            for r in records
+        )
         assert row.accuracy == pytest.approx(100.0 * correct / len(records))
         assert f"| {row.title} | {row.train_examples} | {row.accuracy:.1f} |" in table
 
@@ -68,18 +75,24 @@ def test_toy_demo_runs_every_method(tmp_path):
 
 
 def test_demo_bad_methods(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "rt_jax.demo", f"--out_dir={tmp_path}", "--methods=zs,sft"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "rt_jax.demo", f"--out_dir={tmp_path}", "--methods=zs,sft"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "error: --methods: unknown ['sft']; expected zs, ft, ft_cot or ft_cot_t70_<D>aug"]
+        "error: --methods: unknown ['sft']; expected zs, ft, ft_cot or ft_cot_t70_<D>aug"
+    ]
 
 
 @pytest.mark.slow
 def test_full_demo_shows_the_fine_tune_cot_effect(tmp_path):
     """README's main command at full size (minutes): Fine-tune-CoT beats vanilla fine-tuning."""
-    out = subprocess.run([sys.executable, "-m", "rt_jax.demo", f"--out_dir={tmp_path}"],
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "rt_jax.demo", f"--out_dir={tmp_path}"], capture_output=True, text=True, timeout=900
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     rows = {r["method"]: r for r in json.loads((tmp_path / "demo_results.json").read_text())["rows"]}
     assert rows["ft_cot"]["accuracy"] > rows["ft"]["accuracy"] + 20
@@ -94,8 +107,9 @@ def test_toy_demo_two_workers_matches_one_after_another(tmp_path):
     side_by_side = demo.run_demo(toy_config(), tmp_path / "two", methods, stream=sys.stderr, workers=2)
     check_demo(tmp_path / "two", methods, side_by_side)
     in_turn = demo.run_demo(toy_config(), tmp_path / "one", methods, stream=sys.stderr, workers=1)
-    assert [(r.method, r.train_examples, r.num_test) for r in side_by_side] == \
-        [(r.method, r.train_examples, r.num_test) for r in in_turn]
+    assert [(r.method, r.train_examples, r.num_test) for r in side_by_side] == [
+        (r.method, r.train_examples, r.num_test) for r in in_turn
+    ]
     # one-thread XLA may sum in another order: accuracies of a 3-step toy agree within a question
     for a, b in zip(side_by_side, in_turn):
         assert abs(a.accuracy - b.accuracy) <= 100.0 / a.num_test

@@ -1,8 +1,9 @@
 """python -m rt_jax.evaluate: prompting baselines and self-consistency on tiny students, the
 accuracy re-derived from the saved predictions with the real dataset's gold answers."""
+
 import importlib.util
-import pathlib
 import json
+import pathlib
 
 import pytest
 
@@ -12,7 +13,6 @@ from rt_jax.tasks import load_dataset, load_split, score, task_info
 from rt_jax.teacher.store import RationaleStore
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 
 
 def paper_config(arg, model_dir, data_dir):
@@ -53,11 +53,18 @@ def test_prompting_methods(method, model, request, data_dir, tmp_path):
             assert rec.reasoning_prompt.startswith(f"Q: {question}\nA: Let's think step by step.")
             assert rec.reasoning_prompt.endswith(task_info("multiarith").trigger)
         elif method == "fs_cot":
-            assert rec.reasoning_prompt == formats.fs_cot_exemplars("multiarith", data_dir) + f"\nQ: {question.strip()}\nA:"
+            assert (
+                rec.reasoning_prompt
+                == formats.fs_cot_exemplars("multiarith", data_dir) + f"\nQ: {question.strip()}\nA:"
+            )
         else:
             assert question.strip() in rec.reasoning_prompt
-        s = score("multiarith", rec.reasoning_completion, dataset[rec.sample_index].answer,
-                  answer_prefix=formats.answer_prefix(method) if method != "zs_cot" else None)
+        s = score(
+            "multiarith",
+            rec.reasoning_completion,
+            dataset[rec.sample_index].answer,
+            answer_prefix=formats.answer_prefix(method) if method != "zs_cot" else None,
+        )
         assert rec.correct == s.correct
         correct += s.correct
     assert saved["final"]["accuracy"] == pytest.approx(100.0 * correct / 3)
@@ -101,8 +108,11 @@ def test_workdir_of_another_config(tiny_gpt2_dir, data_dir, tmp_path):
     other = paper_config("svamp,zs,gpt2", tiny_gpt2_dir, data_dir)
     with pytest.raises(UserError) as e:
         evaluate.claim_workdir(tmp_path, other)
-    assert str(e.value) == (f"--workdir={tmp_path} belongs to another run: task='multiarith' (this config: 'svamp'); "
-                            "choose another --workdir")
+    assert str(e.value) == (
+        f"--workdir={tmp_path} belongs to another run: task='multiarith' (this config: 'svamp'); "
+        "choose another --workdir"
+    )
     with pytest.raises(UserError, match="zs_cot answers in two steps"):
-        evaluate.self_consistency(None, None, paper_config("multiarith,zs_cot,gpt2", tiny_gpt2_dir, data_dir), [],
-                                  tmp_path, 0, 4)
+        evaluate.self_consistency(
+            None, None, paper_config("multiarith,zs_cot,gpt2", tiny_gpt2_dir, data_dir), [], tmp_path, 0, 4
+        )

@@ -2,6 +2,7 @@
 the real teacher cache (Kojima et al.'s text-davinci-002 rationales, imported), the real
 training loop, decoding and scoring; each run writes results.json. The prompting methods
 (zs, zs_cot, fs_cot) are covered in test_evaluate.py."""
+
 import importlib.util
 import json
 import pathlib
@@ -30,6 +31,7 @@ def kojima_cache(tmp_path_factory, data_dir):
     greedy = store.read("text-davinci-002", "zs_cot", "multiarith")
     assert len(greedy) == 600
     import dataclasses
+
     with store.writer("text-davinci-002", "zs_cot_t70", "multiarith") as writer:
         for rec in greedy:
             for c in range(2):
@@ -57,8 +59,15 @@ def check_run(workdir, method, data_dir, cache, student="gpt2"):
     store = RationaleStore(workdir / "predictions")
     records = store.read(student, f"{method}.epoch00", "multiarith")
     assert sorted(r.sample_index for r in records) == test
-    correct = sum(score("multiarith", r.reasoning_completion, dataset[r.sample_index].answer,
-                        answer_prefix=formats.answer_prefix(method)).correct for r in records)
+    correct = sum(
+        score(
+            "multiarith",
+            r.reasoning_completion,
+            dataset[r.sample_index].answer,
+            answer_prefix=formats.answer_prefix(method),
+        ).correct
+        for r in records
+    )
     assert results["final"]["accuracy"] == pytest.approx(100.0 * correct / len(test))
     if method != "ft":
         assert results["teacher"]["name"] == "text-davinci-002"
@@ -66,21 +75,26 @@ def check_run(workdir, method, data_dir, cache, student="gpt2"):
 
 
 @pytest.mark.slow  # 1-5 minutes each on the shared 2-core machine
-@pytest.mark.parametrize("method,model", [("ft", "gpt2"), ("ft_cot", "gpt2"), ("ft_cot_t70_2aug", "gpt2"),
-                                          ("ft_cot", "t5")])
+@pytest.mark.parametrize(
+    "method,model", [("ft", "gpt2"), ("ft_cot", "gpt2"), ("ft_cot_t70_2aug", "gpt2"), ("ft_cot", "t5")]
+)
 def test_fine_tuning_methods(method, model, request, data_dir, kojima_cache, tmp_path):
     from rt_jax.data.pipeline import build_training_data
     from rt_jax.train import loop
 
-    config = paper_config(f"multiarith,{method},gpt2", request.getfixturevalue(f"tiny_{model}_dir"), data_dir,
-                          kojima_cache)
+    config = paper_config(
+        f"multiarith,{method},gpt2", request.getfixturevalue(f"tiny_{model}_dir"), data_dir, kojima_cache
+    )
     loaded = loop.load_student(config)
     data = build_training_data(config, loaded.tokenizer, loaded.is_encoder_decoder)
     # the pairs are the teacher's correct rationales of the training questions (all questions for ft)
     train = set(load_split("multiarith", data_dir).train)
     store = RationaleStore(kojima_cache)
-    correct_train = sorted(r.sample_index for r in store.read("text-davinci-002", "zs_cot", "multiarith")
-                           if r.correct and r.sample_index in train)
+    correct_train = sorted(
+        r.sample_index
+        for r in store.read("text-davinci-002", "zs_cot", "multiarith")
+        if r.correct and r.sample_index in train
+    )
     expected = {"ft": sorted(train), "ft_cot": correct_train, "ft_cot_t70_2aug": sorted(correct_train * 2)}[method]
     assert sorted(p.sample_index for p in data.pairs) == expected
     loop.train(config, tmp_path / "run", loaded=loaded, data=data)
@@ -91,19 +105,42 @@ def test_fine_tuning_methods(method, model, request, data_dir, kojima_cache, tmp
 def test_train_command_line(tiny_gpt2_dir, data_dir, kojima_cache, tmp_path):
     """One command from the README: `python -m rt_jax.train --config=configs/paper.py:...`."""
     out = subprocess.run(
-        [sys.executable, "-m", "rt_jax.train", "--config=configs/paper.py:multiarith,ft_cot,gpt2",
-         f"--config.model_path={tiny_gpt2_dir}", f"--config.data_dir={data_dir}",
-         f"--config.teacher_cache_dir={kojima_cache}", "--config.train.num_epochs=1", "--config.train.batch_size=16",
-         "--config.eval.max_new_tokens=12", f"--workdir={tmp_path / 'run'}"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "rt_jax.train",
+            "--config=configs/paper.py:multiarith,ft_cot,gpt2",
+            f"--config.model_path={tiny_gpt2_dir}",
+            f"--config.data_dir={data_dir}",
+            f"--config.teacher_cache_dir={kojima_cache}",
+            "--config.train.num_epochs=1",
+            "--config.train.batch_size=16",
+            "--config.eval.max_new_tokens=12",
+            f"--workdir={tmp_path / 'run'}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     results = check_run(tmp_path / "run", "ft_cot", data_dir, kojima_cache)
     assert f"{results['best']['accuracy']:.2f}%" in out.stdout
     # the same workdir with another config is refused in one line
     again = subprocess.run(
-        [sys.executable, "-m", "rt_jax.train", "--config=configs/paper.py:multiarith,ft,gpt2",
-         f"--config.model_path={tiny_gpt2_dir}", f"--workdir={tmp_path / 'run'}"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "rt_jax.train",
+            "--config=configs/paper.py:multiarith,ft,gpt2",
+            f"--config.model_path={tiny_gpt2_dir}",
+            f"--workdir={tmp_path / 'run'}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 2
     lines = again.stderr.strip().splitlines()
     assert len(lines) == 1 and "this workdir belongs to a run with a different config" in lines[0]

@@ -1,16 +1,16 @@
 """Multi-task training (Distilling Step-by-Step, `ft_cot_mt`) end to end on a tiny byte-level
 student: real MultiArith questions, Kojima et al.'s rationales imported into the real cache, the
 real config file, training loop, decoding and scoring, on a few questions (a small split file)."""
+
 import json
 import os
 
 import pytest
+from test_methods import paper_config
 
 from rt_jax.tasks import load_dataset, load_split, score
 from rt_jax.teacher.import_kojima import LOG_DIR, import_log
 from rt_jax.teacher.store import RationaleStore
-
-from test_methods import paper_config
 
 NUM_TRAIN, NUM_TEST = 8, 8
 
@@ -61,6 +61,7 @@ def test_multitask_run_writes_results(model, sep, request, small_data, tmp_path)
     for r in records:
         question = dataset[r.sample_index].question.strip()
         assert r.reasoning_prompt == f"[label] {question}{sep}"
-        correct += score("multiarith", r.reasoning_completion, dataset[r.sample_index].answer,
-                         answer_prefix=None).correct
+        correct += score(
+            "multiarith", r.reasoning_completion, dataset[r.sample_index].answer, answer_prefix=None
+        ).correct
     assert written["final"]["accuracy"] == pytest.approx(100.0 * correct / NUM_TEST)

@@ -1,4 +1,5 @@
 """Paper numbers loaded from the packaged CSV match the shared copy of the paper's tables."""
+
 import csv
 
 import pytest
@@ -13,7 +14,11 @@ def test_packaged_csv_matches_shared_tables(data_dir):
     assert len(loaded) == len(rows) == 816
     for row, got in zip(rows, loaded):
         assert (got.student_family, got.method, got.size, got.task) == (
-            row["student_family"], row["method"], row["size"], row["task"])
+            row["student_family"],
+            row["method"],
+            row["size"],
+            row["task"],
+        )
         assert got.accuracy == (float(row["accuracy"]) if row["accuracy"] else None)
 
 
@@ -27,8 +32,12 @@ def test_lookup_with_rt_jax_names(data_dir):
     assert pr.paper_accuracy("gpt2-medium", "ft_cot", "coin_flip") == expect(("gpt2", "ft_cot", "355M", "coin_flip"))
     assert pr.paper_accuracy("flan-t5-large", "zs", "svamp") == expect(("flan_t5", "zs", "700M", "svamp"))
     # Diverse reasoning: D=64 on multiarith/svamp, D=8 elsewhere; other degrees have no paper entry.
-    assert pr.paper_accuracy("gpt2", "ft_cot_t70_64aug", "multiarith") == expect(("gpt2", "ft_cot_diverse", "124M", "multiarith"))
-    assert pr.paper_accuracy("t5-base", "ft_cot_t70_8aug", "date_understanding") == expect(("t5", "ft_cot_diverse", "220M", "date_understanding"))
+    assert pr.paper_accuracy("gpt2", "ft_cot_t70_64aug", "multiarith") == expect(
+        ("gpt2", "ft_cot_diverse", "124M", "multiarith")
+    )
+    assert pr.paper_accuracy("t5-base", "ft_cot_t70_8aug", "date_understanding") == expect(
+        ("t5", "ft_cot_diverse", "220M", "date_understanding")
+    )
     assert pr.paper_accuracy("gpt2", "ft_cot_t70_8aug", "multiarith") is None
     assert pr.paper_accuracy("gpt2-xl", "ft", "multiarith") is None  # not in the paper
     assert pr.paper_accuracy("gpt2", "ft_cot_t70_8aug", "gsm8k") is None  # empty cell

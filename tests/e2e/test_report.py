@@ -1,4 +1,5 @@
 """The report: tables and plots built from fake workdirs, checked cell by cell."""
+
 import csv
 import json
 import subprocess
@@ -15,11 +16,21 @@ def write_run(root, name, task, method, student, best, final=None, seed=0):
     run = root / name
     run.mkdir(parents=True)
     final = best if final is None else final
-    (run / "results.json").write_text(json.dumps({
-        "task": task, "method": method, "student": student, "seed": seed, "teacher": None,
-        "epochs": [{"epoch": 1, "step": 10, "accuracy": final, "num_test": 100}],
-        "best": {"epoch": 1, "accuracy": best}, "final": {"epoch": 2, "accuracy": final},
-        "wall_time_s": 1.0}))
+    (run / "results.json").write_text(
+        json.dumps(
+            {
+                "task": task,
+                "method": method,
+                "student": student,
+                "seed": seed,
+                "teacher": None,
+                "epochs": [{"epoch": 1, "step": 10, "accuracy": final, "num_test": 100}],
+                "best": {"epoch": 1, "accuracy": best},
+                "final": {"epoch": 2, "accuracy": final},
+                "wall_time_s": 1.0,
+            }
+        )
+    )
     return run
 
 
@@ -50,13 +61,29 @@ def parse_markdown(text):
 def test_markdown_and_latex_tables(runs, tmp_path):
     written = report.build_report([str(runs)], tmp_path / "out")
     header, body = parse_markdown(written["markdown"].read_text())
-    assert header[2:] == ["single_eq", "addsub", "multiarith", "gsm8k", "aqua", "svamp", "date_understanding",
-                          "tracking_shuffled_objects", "last_letter_concatenation", "coin_flip",
-                          "commonsense_qa", "strategy_qa"]
+    assert header[2:] == [
+        "single_eq",
+        "addsub",
+        "multiarith",
+        "gsm8k",
+        "aqua",
+        "svamp",
+        "date_understanding",
+        "tracking_shuffled_objects",
+        "last_letter_concatenation",
+        "coin_flip",
+        "commonsense_qa",
+        "strategy_qa",
+    ]
     # rows: methods in paper order (diverse by D), then student size
     assert [(r["method"], r["student"]) for r in body] == [
-        ("ft", "gpt2 (124M)"), ("ft_cot", "gpt2 (124M)"), ("ft_cot", "gpt2-medium (355M)"),
-        ("ft_cot_t70_2aug", "gpt2 (124M)"), ("ft_cot_t70_8aug", "gpt2 (124M)"), ("ft_cot_t70_64aug", "gpt2 (124M)")]
+        ("ft", "gpt2 (124M)"),
+        ("ft_cot", "gpt2 (124M)"),
+        ("ft_cot", "gpt2-medium (355M)"),
+        ("ft_cot_t70_2aug", "gpt2 (124M)"),
+        ("ft_cot_t70_8aug", "gpt2 (124M)"),
+        ("ft_cot_t70_64aug", "gpt2 (124M)"),
+    ]
     assert body[1]["multiarith"] == "15.00"  # mean of seeds 10 and 20
     assert body[1]["coin_flip"] == "-"
     assert body[4]["coin_flip"] == "80.00"
@@ -111,11 +138,19 @@ def test_bad_input(tmp_path):
 
 
 def test_command_line(runs, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "rt_jax.report", f"--workdirs={runs}", f"--out_dir={tmp_path / 'o'}",
-                          "--compare_paper"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "rt_jax.report", f"--workdirs={runs}", f"--out_dir={tmp_path / 'o'}", "--compare_paper"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "| ft_cot | gpt2 (124M) |" in out.stdout and (tmp_path / "o" / "report.tex").is_file()
-    bad = subprocess.run([sys.executable, "-m", "rt_jax.report", f"--workdirs={tmp_path / 'missing'}"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "rt_jax.report", f"--workdirs={tmp_path / 'missing'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [f"error: --workdirs: {tmp_path / 'missing'} does not exist"]

@@ -1,11 +1,11 @@
 """arith_small: questions solved independently from their text; the rule-based teacher's
 rationales are checked step by step, and its slip rate is what was asked for."""
+
 import re
 
 import pytest
 
 from rt_jax.errors import UserError
-
 from rt_jax.tasks import synthetic
 
 _VERB_SIGN = {"finds": 1, "gets": 1, "buys": 1, "loses": -1, "gives away": -1, "eats": -1}
@@ -33,7 +33,6 @@ def test_problems_are_distinct_and_answers_follow_from_the_text():
     assert synthetic.make_problems(50, seed=3) == problems[:50]  # deterministic in the seed
 
 
-
 @pytest.mark.parametrize("phrasing", range(len(synthetic.PHRASINGS)))
 def test_every_phrasing_writes_every_intermediate_count(phrasing):
     for p in synthetic.make_problems(40, seed=1):
@@ -57,8 +56,10 @@ def test_teacher_error_rate_and_consistency():
     teacher = synthetic.RuleBasedTeacher(problems, error_rate=0.25, seed=0)
     prompts = [reasoning(p.question) for p in problems for _ in range(4)]
     rationales = [c.text for c in teacher.complete(prompts, 128, 0.7, seed=11)]
-    answers = [c.text for c in teacher.complete([f"{q}{r} Therefore, the answer is" for q, r in zip(prompts, rationales)],
-                                               32, 0.0)]
+    answers = [
+        c.text
+        for c in teacher.complete([f"{q}{r} Therefore, the answer is" for q, r in zip(prompts, rationales)], 32, 0.0)
+    ]
     golds = [p.answer for p in problems for _ in range(4)]
     wrong = sum(a != f" {g}." for a, g in zip(answers, golds))
     assert 0.20 < wrong / len(golds) < 0.30  # 1600 samples: the slip rate is what was asked for
@@ -68,8 +69,9 @@ def test_teacher_error_rate_and_consistency():
     # greedy is deterministic per question, whatever the seed
     assert teacher.complete(prompts[:8], 128, 0.0, seed=1) == teacher.complete(prompts[:8], 128, 0.0, seed=2)
     perfect = synthetic.RuleBasedTeacher(problems, error_rate=0.0)
-    assert [re.findall(r"[0-9]+", c.text)[-1] for c in perfect.complete([reasoning(p.question) for p in problems],
-                                                                        128, 0.7)] == [p.answer for p in problems]
+    assert [
+        re.findall(r"[0-9]+", c.text)[-1] for c in perfect.complete([reasoning(p.question) for p in problems], 128, 0.7)
+    ] == [p.answer for p in problems]
 
 
 def test_task_files_registry_and_real_cache(tmp_path):
@@ -89,8 +91,16 @@ def test_task_files_registry_and_real_cache(tmp_path):
 
     store = RationaleStore(tmp_path / "cache")
     teacher = synthetic.RuleBasedTeacher(problems, error_rate=0.3)
-    generate_rationales(store, teacher, "arith_small", ds.select(train), "rule-based", num_completions=3,
-                        temperature=0.7, progress=False)
+    generate_rationales(
+        store,
+        teacher,
+        "arith_small",
+        ds.select(train),
+        "rule-based",
+        num_completions=3,
+        temperature=0.7,
+        progress=False,
+    )
     records = store.read("rule-based", "zs_cot_t70", "arith_small")
     assert len(records) == 180
     for rec in records:  # the cache's correctness flag agrees with solving the question independently

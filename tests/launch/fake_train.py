@@ -1,6 +1,7 @@
 """Stands in for `python -m rt_jax.train` in launcher tests: same flags, a resumable "training"
 of --config.fake_steps steps (a checkpoint file per step), then results.json in the documented
 format. --config.fake_fail=1 exits 1 without results; each start is logged in starts.txt."""
+
 import json
 import pathlib
 import sys
@@ -24,8 +25,18 @@ while step < steps:
     step += 1
     checkpoint.write_text(json.dumps({"step": step}))
 accuracy = 10.0 * int(seed) + len(task)
-(workdir / "results.json").write_text(json.dumps({
-    "task": task, "method": method, "student": student, "seed": int(seed), "teacher": None,
-    "epochs": [{"epoch": 0, "step": steps, "accuracy": accuracy, "num_test": 10}],
-    "best": {"epoch": 0, "accuracy": accuracy}, "final": {"epoch": 0, "accuracy": accuracy},
-    "wall_time_s": 0.0}))
+(workdir / "results.json").write_text(
+    json.dumps(
+        {
+            "task": task,
+            "method": method,
+            "student": student,
+            "seed": int(seed),
+            "teacher": None,
+            "epochs": [{"epoch": 0, "step": steps, "accuracy": accuracy, "num_test": 10}],
+            "best": {"epoch": 0, "accuracy": accuracy},
+            "final": {"epoch": 0, "accuracy": accuracy},
+            "wall_time_s": 0.0,
+        }
+    )
+)

@@ -1,6 +1,7 @@
 """Helpers for the launch tests: run a launch CLI in a subprocess, and a fake gcloud that
 records its arguments (the launch CLIs define absl flags with the same names, so each runs in
 its own process, as a user runs them)."""
+
 import json
 import os
 import pathlib
@@ -41,8 +42,14 @@ FAKE_GCLOUD = textwrap.dedent('''\
 def run_cli(module: str, *args: str, env: dict | None = None, timeout: float = 120):
     """`python -m launch.<module> args...` from the repository root."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", f"launch.{module}", *args], cwd=REPO_ROOT,
-                          env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", f"launch.{module}", *args],
+        cwd=REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -71,16 +78,32 @@ FAKE_TRAIN = REPO_ROOT / "tests" / "launch" / "fake_train.py"
 
 def write_sweep_config(path: pathlib.Path, root: pathlib.Path, command=None, **fields) -> str:
     """A sweep config file for tests; `command` defaults to the fake train command."""
-    command = command or ("{python}", str(FAKE_TRAIN),
-                          "--config={train_config}:{task},{method},{student},{seed}",
-                          "--workdir={workdir}")
-    values = dict(name="test", root=str(root), train_config="configs/paper.py", max_attempts=2,
-                  parallel=1, tasks=("multiarith",), students=("gpt2",), methods=("ft_cot",),
-                  num_rationales=(1,), seeds=(0,), grids=[], overrides={}, command=command)
+    command = command or (
+        "{python}",
+        str(FAKE_TRAIN),
+        "--config={train_config}:{task},{method},{student},{seed}",
+        "--workdir={workdir}",
+    )
+    values = dict(
+        name="test",
+        root=str(root),
+        train_config="configs/paper.py",
+        max_attempts=2,
+        parallel=1,
+        tasks=("multiarith",),
+        students=("gpt2",),
+        methods=("ft_cot",),
+        num_rationales=(1,),
+        seeds=(0,),
+        grids=[],
+        overrides={},
+        command=command,
+    )
     values.update(fields)
     body = "\n".join(f"    c.{k} = {v!r}" for k, v in values.items())
-    path.write_text(f"import ml_collections\n\n\ndef get_config():\n"
-                    f"    c = ml_collections.ConfigDict()\n{body}\n    return c\n")
+    path.write_text(
+        f"import ml_collections\n\n\ndef get_config():\n    c = ml_collections.ConfigDict()\n{body}\n    return c\n"
+    )
     return str(path)
 
 

@@ -1,6 +1,7 @@
 """Multi-host training on one machine: two processes joined by jax.distributed.initialize on
 localhost, 2 CPU devices each, train the same tiny GPT-2 with rt_jax's sharded train step.
 The reference is the same training in one process over 4 local devices."""
+
 import os
 import subprocess
 import sys
@@ -16,8 +17,9 @@ WORKER = os.path.join(HERE, "multihost_worker.py")
 def start(args, log_path):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     with open(log_path, "wb") as log:
-        return subprocess.Popen([sys.executable, WORKER, *map(str, args)], cwd=REPO_ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, WORKER, *map(str, args)], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def wait_all(procs, logs, timeout=600):
@@ -56,7 +58,7 @@ def test_two_processes_see_global_devices_and_train_the_same_model(tmp_path, coo
         # Adam turns rounding noise in zero gradients (GPT-2's key bias) into updates of up to
         # lr * 1e-3; a wrong batch or a missed all-reduce moves parameters by ~lr = 1e-2.
         np.testing.assert_allclose(p0[k], single[k], rtol=1e-4, atol=1e-4, err_msg=k)
-        changed += not np.allclose(p0[k], p0["init" + k[len("param"):]])
+        changed += not np.allclose(p0[k], p0["init" + k[len("param") :]])
     assert changed == len(param_keys)  # every parameter was trained
     np.testing.assert_array_equal(p0["losses"], p1["losses"])
     np.testing.assert_allclose(p0["losses"], single["losses"], rtol=1e-5)
@@ -64,18 +66,29 @@ def test_two_processes_see_global_devices_and_train_the_same_model(tmp_path, coo
 
 def train_command(process_id, num_processes, local_devices, port, workdir, student, data_dir):
     """`python -m rt_jax.train` as each worker of a slice runs it (launch.vm run)."""
-    return [sys.executable, "-m", "rt_jax.train", "--config=configs/paper.py:multiarith,ft,gpt2,0",
-            f"--config.data_dir={data_dir}", f"--config.model_path={student}",
-            "--config.train.batch_size=8", "--config.train.max_seq_len=256",
-            "--config.train.log_every_steps=1", "--config.train.max_steps=6",
-            "--config.mesh.data=2", "--config.mesh.fsdp=2",
-            f"--config.distributed.num_processes={num_processes}",
-            f"--config.distributed.coordinator_address=127.0.0.1:{port}",
-            f"--config.distributed.process_id={process_id}", f"--workdir={workdir}"], local_devices
+    return [
+        sys.executable,
+        "-m",
+        "rt_jax.train",
+        "--config=configs/paper.py:multiarith,ft,gpt2,0",
+        f"--config.data_dir={data_dir}",
+        f"--config.model_path={student}",
+        "--config.train.batch_size=8",
+        "--config.train.max_seq_len=256",
+        "--config.train.log_every_steps=1",
+        "--config.train.max_steps=6",
+        "--config.mesh.data=2",
+        "--config.mesh.fsdp=2",
+        f"--config.distributed.num_processes={num_processes}",
+        f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+        f"--config.distributed.process_id={process_id}",
+        f"--workdir={workdir}",
+    ], local_devices
 
 
 def losses(workdir):
     import json
+
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     return [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r]
 
@@ -95,8 +108,7 @@ def test_train_command_on_two_hosts_trains_like_one_host(tmp_path, data_dir, coo
     for (argv, local_devices), log_path in zip(jobs, logs):
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={local_devices}")
         with open(log_path, "wb") as log:
-            procs.append(subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log,
-                                          stderr=subprocess.STDOUT))
+            procs.append(subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     wait_all(procs, logs)
     two, one = losses(tmp_path / "two_hosts"), losses(tmp_path / "one_host")
     assert [s for s, _ in two] == [s for s, _ in one] == [1, 2, 3, 4, 5, 6]  # process 0 logs once

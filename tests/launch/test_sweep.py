@@ -1,6 +1,7 @@
 """launch.sweep and launch.grid: the ready grids against the paper's table, bad input, and
 local sweeps of a fake train command (same flags and results.json as rt_jax.train) that fail,
 retry, are killed and restarted."""
+
 import json
 import os
 import signal
@@ -9,18 +10,19 @@ import sys
 import time
 
 import pytest
+from launch_helpers import REPO_ROOT, run_cli, starts, write_sweep_config
 from ml_collections import config_flags
 
 from configs import methods
 from launch import grid, run_state
-from launch_helpers import REPO_ROOT, commands, run_cli, starts, write_sweep_config
 from rt_jax import paper_results
 from rt_jax.errors import UserError
 
 
 def load_sweep(name):
     return config_flags.config_flags._LoadConfigModule(  # noqa: SLF001 (the loader absl uses)
-        name, str(REPO_ROOT / "configs" / "sweeps" / f"{name}.py")).get_config()
+        name, str(REPO_ROOT / "configs" / "sweeps" / f"{name}.py")
+    ).get_config()
 
 
 def test_paper_grid_is_exactly_the_papers_table():
@@ -28,12 +30,20 @@ def test_paper_grid_is_exactly_the_papers_table():
     assert len({r.name for r in runs}) == len(runs)
     ours = {(r.student, r.method, r.task) for r in runs}
     candidates = {"zs", "fs_cot", "ft", "ft_cot", "ft_cot_t70_8aug", "ft_cot_t70_64aug"}
-    students = [s for s, (family, _) in paper_results.STUDENT_SIZES.items()
-                if family in ("gpt2", "t5", "flan_t5") and s in {r.student for r in runs}]
+    students = [
+        s
+        for s, (family, _) in paper_results.STUDENT_SIZES.items()
+        if family in ("gpt2", "t5", "flan_t5") and s in {r.student for r in runs}
+    ]
     assert len(students) == 9
     tasks = {r.task for r in paper_results.load_paper_results()}
-    published = {(s, m, t) for s in students for m in candidates for t in tasks
-                 if paper_results.paper_accuracy(s, m, t) is not None}
+    published = {
+        (s, m, t)
+        for s in students
+        for m in candidates
+        for t in tasks
+        if paper_results.paper_accuracy(s, m, t) is not None
+    }
     assert ours == published
     assert {r.seed for r in runs} == {0}
 
@@ -55,16 +65,24 @@ def test_runs_have_stable_names_and_commands(tmp_path):
     run = first[0]
     assert run.name == "multiarith__gpt2__ft_cot_t70_1aug__seed0"
     assert grid.command_for(run, cfg, "/w/x") == [
-        sys.executable, "-m", "rt_jax.train", "--config=configs/paper.py:multiarith,ft_cot_t70_1aug,gpt2,0",
-        "--workdir=/w/x", "--config.train.batch_size=16"]
+        sys.executable,
+        "-m",
+        "rt_jax.train",
+        "--config=configs/paper.py:multiarith,ft_cot_t70_1aug,gpt2,0",
+        "--workdir=/w/x",
+        "--config.train.batch_size=16",
+    ]
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("tasks", ("multiarith", "mulitarith"), "grids[0]: unknown task 'mulitarith'"),
-    ("students", ("gpt5",), "grids[0]: unknown student 'gpt5'"),
-    ("methods", ("ft_cot_t70_{D}aug",), "grids[0]: unknown method 'ft_cot_t70_128aug'"),
-    ("seeds", (), "grids[0].seeds is empty"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("tasks", ("multiarith", "mulitarith"), "grids[0]: unknown task 'mulitarith'"),
+        ("students", ("gpt5",), "grids[0]: unknown student 'gpt5'"),
+        ("methods", ("ft_cot_t70_{D}aug",), "grids[0]: unknown method 'ft_cot_t70_128aug'"),
+        ("seeds", (), "grids[0].seeds is empty"),
+    ],
+)
 def test_unknown_grid_entries_are_refused(field, value, message):
     cfg = load_sweep("diverse_reasoning")
     cfg[field] = value
@@ -91,25 +109,29 @@ def test_bad_sweeps_exit_2_before_anything_starts(tmp_path):
 
 
 def test_dry_run_dispatch_to_tpu_vms(tmp_path):
-    config = write_sweep_config(tmp_path / "s.py", "gs://bucket/sweep", seeds=(0, 1),
-                                command=grid.DEFAULT_COMMAND)
-    done = run_cli("sweep", f"--sweep={config}", "--tpu_vms=vm-a,vm-b", "--zone=us-central2-b",
-                   "--dry_run")
+    config = write_sweep_config(tmp_path / "s.py", "gs://bucket/sweep", seeds=(0, 1), command=grid.DEFAULT_COMMAND)
+    done = run_cli("sweep", f"--sweep={config}", "--tpu_vms=vm-a,vm-b", "--zone=us-central2-b", "--dry_run")
     assert done.returncode == 0, done.stderr
     lines = [line.strip() for line in done.stdout.splitlines()]
     assert "slots vm-a, vm-b" in lines[0]
     assert lines[1] == "multiarith__gpt2__ft_cot__seed0"
-    assert lines[2] == ("gcloud compute tpus tpu-vm ssh vm-a --zone=us-central2-b --worker=all "
-                        "'--command=cd rt_jax && python3 -m rt_jax.train "
-                        "--config=configs/paper.py:multiarith,ft_cot,gpt2,0 "
-                        "--workdir=gs://bucket/sweep/runs/multiarith__gpt2__ft_cot__seed0'")
+    assert lines[2] == (
+        "gcloud compute tpus tpu-vm ssh vm-a --zone=us-central2-b --worker=all "
+        "'--command=cd rt_jax && python3 -m rt_jax.train "
+        "--config=configs/paper.py:multiarith,ft_cot,gpt2,0 "
+        "--workdir=gs://bucket/sweep/runs/multiarith__gpt2__ft_cot__seed0'"
+    )
 
 
 def test_local_sweep_retries_failures_and_skips_finished_runs(tmp_path):
     root = tmp_path / "root"
     config = write_sweep_config(
-        tmp_path / "s.py", root, parallel=2, seeds=(0, 1),
-        grids=[{}, {"tasks": ("svamp",), "overrides": {"fake_fail": 1}}])
+        tmp_path / "s.py",
+        root,
+        parallel=2,
+        seeds=(0, 1),
+        grids=[{}, {"tasks": ("svamp",), "overrides": {"fake_fail": 1}}],
+    )
     done = run_cli("sweep", f"--sweep={config}", "--poll_seconds=0.05", "--noreport")
     assert done.returncode == 1, done.stderr
     assert "2 runs not done" in done.stderr
@@ -132,8 +154,9 @@ def test_local_sweep_retries_failures_and_skips_finished_runs(tmp_path):
     again = run_cli("sweep", f"--sweep={config}", "--poll_seconds=0.05", "--noreport")
     assert again.returncode == 1 and "start" not in again.stdout  # nothing redone, nothing retried
     assert [starts(runs / n) for n in ok + bad] == [[0], [0], [0, 0], [0, 0]]
-    retry = run_cli("sweep", f"--sweep={config}", "--poll_seconds=0.05", "--noreport",
-                    "--retry_failed", "--only=svamp.*seed1")
+    retry = run_cli(
+        "sweep", f"--sweep={config}", "--poll_seconds=0.05", "--noreport", "--retry_failed", "--only=svamp.*seed1"
+    )
     assert retry.returncode == 1
     assert [starts(runs / n) for n in ok + bad] == [[0], [0], [0, 0], [0, 0, 0, 0]]
 
@@ -146,15 +169,20 @@ def _wait_for(predicate, timeout=120.0):
 
 
 def _start_sweep(config):
-    return subprocess.Popen([sys.executable, "-m", "launch.sweep", f"--sweep={config}",
-                             "--poll_seconds=0.05", "--noreport"], cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "launch.sweep", f"--sweep={config}", "--poll_seconds=0.05", "--noreport"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
     root = tmp_path / "root"
-    config = write_sweep_config(tmp_path / "s.py", root, seeds=(0, 1, 2),
-                                overrides={"fake_steps": 24, "fake_step_seconds": 0.05})
+    config = write_sweep_config(
+        tmp_path / "s.py", root, seeds=(0, 1, 2), overrides={"fake_steps": 24, "fake_step_seconds": 0.05}
+    )
     runs = root / "runs"
     first, second, third = (runs / f"multiarith__gpt2__ft_cot__seed{s}" for s in range(3))
     sweep = _start_sweep(config)
@@ -179,8 +207,9 @@ def test_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
 
 def test_restarted_sweep_adopts_a_run_its_killed_predecessor_left_running(tmp_path):
     root = tmp_path / "root"
-    config = write_sweep_config(tmp_path / "s.py", root, seeds=(0, 1),
-                                overrides={"fake_steps": 30, "fake_step_seconds": 0.05})
+    config = write_sweep_config(
+        tmp_path / "s.py", root, seeds=(0, 1), overrides={"fake_steps": 30, "fake_step_seconds": 0.05}
+    )
     first = root / "runs" / "multiarith__gpt2__ft_cot__seed0"
     sweep = _start_sweep(config)
     _wait_for(lambda: (first / "checkpoint.json").exists())
@@ -199,7 +228,11 @@ def test_state_files_are_replaced_whole(tmp_path):
     run_state.write_state(tmp_path, status="running", pid=1)
     run_state.write_state(tmp_path, attempts=2)
     assert run_state.read_state(tmp_path) | {"updated": 0} == {
-        "status": "running", "pid": 1, "attempts": 2, "updated": 0}
+        "status": "running",
+        "pid": 1,
+        "attempts": 2,
+        "updated": 0,
+    }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep_state.json"]
     (tmp_path / "results.json").write_text('{"best": ')  # being written: not done yet
     assert run_state.read_json(tmp_path / "results.json") is None
@@ -217,7 +250,7 @@ def test_results_count_only_once_they_reach_the_last_epoch(tmp_path):
     assert run_state.run_status(tmp_path, 2)[0] == "done"
 
 
-FAKE_RSYNC = '''#!/bin/bash
+FAKE_RSYNC = """#!/bin/bash
 # gcloud storage rsync --recursive --exclude=REGEX SRC DST, with gs://bucket/ mapped to $FAKE_GS
 [ "$1 $2 $3" = "storage rsync --recursive" ] || exit 9
 exclude="${4#--exclude=}"; src="${5/gs:\\/\\/bucket/$FAKE_GS}"; dst="${6/gs:\\/\\/bucket/$FAKE_GS}"
@@ -226,7 +259,7 @@ mkdir -p "$dst"
 (cd "$src" && find . -type f) | while read -r f; do
   if ! echo "${f#./}" | grep -Eq "$exclude"; then mkdir -p "$dst/$(dirname "$f")"; cp "$src/$f" "$dst/$f"; fi
 done
-'''
+"""
 
 
 def test_staged_run_resumes_from_the_bucket_and_copies_back(tmp_path):
@@ -243,12 +276,17 @@ def test_staged_run_resumes_from_the_bucket_and_copies_back(tmp_path):
     (bin_dir / "gcloud").write_text(FAKE_RSYNC)
     (bin_dir / "gcloud").chmod(0o755)
     (bin_dir / "python3").symlink_to(sys.executable)
-    argv = ["python3", str(REPO_ROOT / "tests" / "launch" / "fake_train.py"),
-            "--config=configs/paper.py:multiarith,ft,gpt2,0",
-            "--workdir=gs://bucket/sweep/runs/r1", "--config.fake_steps=4"]
+    argv = [
+        "python3",
+        str(REPO_ROOT / "tests" / "launch" / "fake_train.py"),
+        "--config=configs/paper.py:multiarith,ft,gpt2,0",
+        "--workdir=gs://bucket/sweep/runs/r1",
+        "--config.fake_steps=4",
+    ]
     line = hosts.staged_run_command(argv, "r1", str(REPO_ROOT))
-    env = dict(os.environ, HOME=str(tmp_path / "home"), FAKE_GS=str(tmp_path / "gs"),
-               PATH=f"{bin_dir}:{os.environ['PATH']}")
+    env = dict(
+        os.environ, HOME=str(tmp_path / "home"), FAKE_GS=str(tmp_path / "gs"), PATH=f"{bin_dir}:{os.environ['PATH']}"
+    )
     done = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads((bucket_run / "checkpoint.json").read_text()) == {"step": 4}

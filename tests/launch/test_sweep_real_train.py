@@ -1,6 +1,7 @@
 """A local sweep of real training runs (`python -m rt_jax.train` on a tiny byte-level GPT-2)
-over two real tasks and two D values (diverse reasoning from a teacher cache): killed mid-run, restarted, finished without redoing finished
-runs, and reported with `python -m rt_jax.report`."""
+over two real tasks and two D values (diverse reasoning from a teacher cache): killed mid-run,
+restarted, finished without redoing finished runs, and reported with `python -m rt_jax.report`."""
+
 import json
 import signal
 import subprocess
@@ -8,10 +9,9 @@ import sys
 import time
 
 import pytest
-
-from launch import grid, run_state
 from launch_helpers import REPO_ROOT, run_cli, write_sweep_config
 
+from launch import grid, run_state
 
 TASKS = ("multiarith", "single_eq")
 
@@ -29,9 +29,8 @@ class OracleTeacher:
 
         out = []
         for prompt in prompts:
-            gold = self.answers[prompt[len("Q: "):prompt.index("\nA: ")]]
-            text = (f" Counting it all, we get {gold}." if prompt.endswith(COT_TRIGGER)
-                    else f" {gold}.")
+            gold = self.answers[prompt[len("Q: ") : prompt.index("\nA: ")]]
+            text = f" Counting it all, we get {gold}." if prompt.endswith(COT_TRIGGER) else f" {gold}."
             out.append(Completion(text, "stop"))
         return out
 
@@ -48,8 +47,9 @@ def make_tiny_setup(out, data_dir):
     for task in TASKS:
         examples = load_dataset(task, data_dir).select(load_split(task, data_dir).train)
         for temperature, count in ((0.0, 1), (0.7, 2)):
-            generate_rationales(store, OracleTeacher(examples), task, examples, "oracle", count,
-                                temperature, progress=False)
+            generate_rationales(
+                store, OracleTeacher(examples), task, examples, "oracle", count, temperature, progress=False
+            )
     cfg = demo.load_demo_config("ft_cot")
     d = cfg.demo
     d.n_layer, d.n_embd, d.n_head, d.n_positions = 1, 32, 2, 512
@@ -65,9 +65,13 @@ def wait_for(predicate, proc, timeout=600.0):
 
 
 def start_sweep(config):
-    return subprocess.Popen([sys.executable, "-m", "launch.sweep", f"--sweep={config}",
-                             "--poll_seconds=0.2"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "launch.sweep", f"--sweep={config}", "--poll_seconds=0.2"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -75,22 +79,37 @@ def test_real_sweep_survives_a_kill_and_reports(tmp_path, data_dir):
     student = make_tiny_setup(tmp_path / "tiny", data_dir)
     root = tmp_path / "sweep"
     config = write_sweep_config(
-        tmp_path / "sweep.py", root, command=grid.DEFAULT_COMMAND,
+        tmp_path / "sweep.py",
+        root,
+        command=grid.DEFAULT_COMMAND,
         train_config=str(REPO_ROOT / "configs" / "paper.py"),
-        tasks=TASKS, methods=("ft_cot_t70_{D}aug",), num_rationales=(1, 2),
-        overrides={"data_dir": str(data_dir),
-                   "teacher_cache_dir": str(tmp_path / "tiny" / "teacher_cache"),
-                   "teacher": "oracle", "model_path": str(student),
-                   "train": {"num_epochs": 2, "batch_size": 8, "max_seq_len": 512,
-                             "checkpoint_every_steps": 2, "log_every_steps": 1},
-                   "eval": {"max_new_tokens": 8, "batch_size": 64, "every_epoch": False}})
+        tasks=TASKS,
+        methods=("ft_cot_t70_{D}aug",),
+        num_rationales=(1, 2),
+        overrides={
+            "data_dir": str(data_dir),
+            "teacher_cache_dir": str(tmp_path / "tiny" / "teacher_cache"),
+            "teacher": "oracle",
+            "model_path": str(student),
+            "train": {
+                "num_epochs": 2,
+                "batch_size": 8,
+                "max_seq_len": 512,
+                "checkpoint_every_steps": 2,
+                "log_every_steps": 1,
+            },
+            "eval": {"max_new_tokens": 8, "batch_size": 64, "every_epoch": False},
+        },
+    )
     runs = {r.name: root / "runs" / r.name for r in grid.expand(_load(config))}
     assert len(runs) == 4
     first, second = list(runs.values())[:2]
 
     sweep = start_sweep(config)
-    wait_for(lambda: run_state.results_complete(first)
-             and any(p.name.isdigit() for p in (second / "checkpoints").glob("*")), sweep)
+    wait_for(
+        lambda: run_state.results_complete(first) and any(p.name.isdigit() for p in (second / "checkpoints").glob("*")),
+        sweep,
+    )
     sweep.send_signal(signal.SIGTERM)
     out, err = sweep.communicate(timeout=120)
     assert sweep.returncode == 130, err
@@ -105,8 +124,11 @@ def test_real_sweep_survives_a_kill_and_reports(tmp_path, data_dir):
     assert run_state.read_state(first)["attempts"] == 1
     assert run_state.read_state(second)["attempts"] == 2
     # Resumed from its checkpoint: the steps before it were trained (and logged) once.
-    logged = [json.loads(line)["step"] for line in (second / "metrics.jsonl").read_text().splitlines()
-              if any(k.startswith("train/") for k in json.loads(line))]
+    logged = [
+        json.loads(line)["step"]
+        for line in (second / "metrics.jsonl").read_text().splitlines()
+        if any(k.startswith("train/") for k in json.loads(line))
+    ]
     assert logged.count(1) == 1 and set(logged) == set(range(1, max(logged) + 1))
     for name, workdir in runs.items():
         results = json.loads((workdir / "results.json").read_text())
@@ -119,4 +141,5 @@ def test_real_sweep_survives_a_kill_and_reports(tmp_path, data_dir):
 
 def _load(path):
     from ml_collections import config_flags
+
     return config_flags.config_flags._LoadConfigModule("sweep", str(path)).get_config()  # noqa: SLF001

@@ -1,4 +1,5 @@
 """Reference models for parity tests: small random transformers (PyTorch) models saved to disk."""
+
 import pathlib
 
 import numpy as np
@@ -17,8 +18,8 @@ def left_padded_batch(rng: np.random.Generator, lengths, vocab_size: int, pad_id
     ids = np.full((len(lengths), t), pad_id, np.int32)
     mask = np.zeros((len(lengths), t), np.int32)
     for b, n in enumerate(lengths):
-        ids[b, t - n:] = rng.integers(1, vocab_size, n)
-        mask[b, t - n:] = 1
+        ids[b, t - n :] = rng.integers(1, vocab_size, n)
+        mask[b, t - n :] = 1
     return ids, mask
 
 
@@ -35,6 +36,7 @@ def save_state_dict(model, config, directory) -> None:
     (transformers' own save_pretrained drops tensors it considers tied; Flan-T5 checkpoints
     carry a separate lm_head, which this keeps.)"""
     from safetensors.torch import save_file
+
     pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     save_file(state, f"{directory}/model.safetensors", metadata={"format": "pt"})

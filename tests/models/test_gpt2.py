@@ -1,14 +1,15 @@
 """GPT-2 against transformers' GPT2LMHeadModel, and the cache / packing paths against the full forward."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from model_refs import left_padded_batch, torch_logits
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from rt_jax import models
 from rt_jax.models import layers
-from model_refs import left_padded_batch, torch_logits
 
 SHAPES = [  # (n_embd, n_layer, n_head, vocab_size, lengths of a left-padded batch)
     dict(n_embd=32, n_layer=2, n_head=4, vocab_size=101, lengths=(7, 3, 5)),
@@ -33,8 +34,9 @@ def test_logits_match_transformers_with_left_padding(tmp_path, shape):
     loaded = models.from_pretrained(tmp_path)
     ids, mask = left_padded_batch(np.random.default_rng(0), lengths, shape["vocab_size"])
     positions = np.maximum(np.cumsum(mask, -1) - 1, 0)
-    want = torch_logits(ref, input_ids=ids.astype(np.int64), attention_mask=mask,
-                        position_ids=positions.astype(np.int64))
+    want = torch_logits(
+        ref, input_ids=ids.astype(np.int64), attention_mask=mask, position_ids=positions.astype(np.int64)
+    )
     got = np.asarray(loaded.module.apply({"params": loaded.params}, jnp.asarray(ids), jnp.asarray(mask)))
     real = mask.astype(bool)
     assert got.shape == want.shape
@@ -65,7 +67,7 @@ def test_prefill_and_steps_equal_full_forward(small):
     steps = [logits]
     for t in range(prompt, ids.shape[1]):
         kv_mask = kv_mask.at[:, t].set(mask[:, t] > 0)
-        logits, cache = extend(cache, ids[:, t:t + 1], positions[:, t:t + 1], jnp.int32(t), kv_mask)
+        logits, cache = extend(cache, ids[:, t : t + 1], positions[:, t : t + 1], jnp.int32(t), kv_mask)
         steps.append(logits)
     stepped = jnp.concatenate(steps, axis=1)
     real = mask.astype(bool)
@@ -83,11 +85,11 @@ def test_packed_equals_one_by_one(small):
     alone = np.zeros((len(seqs), 7), np.int32)
     alone_mask = np.zeros((len(seqs), 7), np.int32)
     for b, s in enumerate(seqs):
-        alone[b, :len(s)], alone_mask[b, :len(s)] = s, 1
+        alone[b, : len(s)], alone_mask[b, : len(s)] = s, 1
     want = np.asarray(jax.jit(m.apply)(p, alone, alone_mask))
     start = 0
     for b, s in enumerate(seqs):
-        np.testing.assert_allclose(got[start:start + len(s)], want[b, :len(s)], atol=1e-5)
+        np.testing.assert_allclose(got[start : start + len(s)], want[b, : len(s)], atol=1e-5)
         start += len(s)
 
 
@@ -133,14 +135,18 @@ def test_sharded_forward_on_a_mesh_equals_single_device(small):
     """Params sharded with logical_axes + rt_jax.parallel rules, activations constrained; the
     vocabulary (61) does not divide the tensor axis, as GPT-2's 50257 does not."""
     import flax.linen as nn
+
     from rt_jax import parallel
+
     mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
     params = jax.device_put(small.params, parallel.param_shardings(models.logical_axes(small), small.params, mesh))
     ids, mask = left_padded_batch(np.random.default_rng(5), (5, 4, 6, 2), 61)
     want = np.asarray(jax.jit(small.module.apply)({"params": small.params}, ids, mask))
     with jax.set_mesh(mesh), nn.logical_axis_rules(parallel.LOGICAL_RULES):
-        forward = jax.jit(lambda p, rng, det: small.module.apply({"params": p}, ids, mask, deterministic=det,
-                                                                 rngs={"dropout": rng}), static_argnums=2)
+        forward = jax.jit(
+            lambda p, rng, det: small.module.apply({"params": p}, ids, mask, deterministic=det, rngs={"dropout": rng}),
+            static_argnums=2,
+        )
         got = forward(params, jax.random.key(0), True)
         dropped = forward(params, jax.random.key(0), False)
     assert got.sharding.spec[0] == ("data", "fsdp")

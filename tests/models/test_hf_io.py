@@ -1,4 +1,5 @@
 """Checkpoint IO: transformers loads what rt_jax saves, round trips are exact, bad input is one UserError."""
+
 import json
 from unittest import mock
 
@@ -6,18 +7,34 @@ import jax
 import numpy as np
 import pytest
 import torch
-from safetensors.numpy import load_file, save_file
-from transformers import (AutoModelForCausalLM, AutoModelForSeq2SeqLM, GPT2Config, GPT2LMHeadModel, T5Config,
-                          T5ForConditionalGeneration)
-
 from model_refs import left_padded_batch, right_padded_batch, save_state_dict, torch_logits
+from safetensors.numpy import load_file, save_file
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    T5Config,
+    T5ForConditionalGeneration,
+)
+
 from rt_jax import models
 from rt_jax.errors import UserError
 from rt_jax.models import ByteTokenizer
 
 GPT2_SMALL = dict(vocab_size=40, n_positions=16, n_embd=16, n_layer=2, n_head=2, bos_token_id=1, eos_token_id=1)
-T5_SMALL = dict(vocab_size=40, d_model=16, d_kv=4, d_ff=20, num_layers=1, num_decoder_layers=2, num_heads=2,
-                relative_attention_num_buckets=8, decoder_start_token_id=0, dropout_rate=0.0)
+T5_SMALL = dict(
+    vocab_size=40,
+    d_model=16,
+    d_kv=4,
+    d_ff=20,
+    num_layers=1,
+    num_decoder_layers=2,
+    num_heads=2,
+    relative_attention_num_buckets=8,
+    decoder_start_token_id=0,
+    dropout_rate=0.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +56,9 @@ def test_gpt2_saved_by_rt_jax_loads_in_transformers_with_same_logits(gpt2_dir, t
     models.save_pretrained(loaded, tmp_path / "out")
     back = AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
     ids, mask = left_padded_batch(np.random.default_rng(0), (5, 3), 40)
-    want = torch_logits(back, input_ids=ids.astype(np.int64), attention_mask=mask,
-                        position_ids=np.maximum(np.cumsum(mask, -1) - 1, 0))
+    want = torch_logits(
+        back, input_ids=ids.astype(np.int64), attention_mask=mask, position_ids=np.maximum(np.cumsum(mask, -1) - 1, 0)
+    )
     got = np.asarray(jax.jit(loaded.module.apply)({"params": loaded.params}, ids, mask))
     assert np.abs(got - want)[mask.astype(bool)].max() <= 1e-4
     _same_params(models.from_pretrained(tmp_path / "out").params, loaded.params)
@@ -61,16 +79,22 @@ def test_t5_saved_by_rt_jax_loads_in_transformers_with_same_logits(tmp_path, v11
     rng = np.random.default_rng(1)
     ids, mask = right_padded_batch(rng, (6, 2), 40)
     dec, dec_mask = right_padded_batch(rng, (3, 4), 40)
-    want = torch_logits(back, input_ids=ids.astype(np.int64), attention_mask=mask,
-                        decoder_input_ids=dec.astype(np.int64), decoder_attention_mask=dec_mask)
+    want = torch_logits(
+        back,
+        input_ids=ids.astype(np.int64),
+        attention_mask=mask,
+        decoder_input_ids=dec.astype(np.int64),
+        decoder_attention_mask=dec_mask,
+    )
     got = np.asarray(jax.jit(loaded.module.apply)({"params": loaded.params}, ids, mask, dec, dec_mask))
     assert np.abs(got - want)[dec_mask.astype(bool)].max() <= 1e-4
     _same_params(models.from_pretrained(tmp_path / "out").params, loaded.params)
 
 
 def test_rotary_gpt2_and_byte_tokenizer_round_trip(tmp_path):
-    loaded = models.from_config(GPT2Config(**dict(GPT2_SMALL, vocab_size=258)), position_embedding="rotary",
-                                tokenizer=ByteTokenizer())
+    loaded = models.from_config(
+        GPT2Config(**dict(GPT2_SMALL, vocab_size=258)), position_embedding="rotary", tokenizer=ByteTokenizer()
+    )
     models.save_pretrained(loaded, tmp_path)
     again = models.from_pretrained(tmp_path)
     assert again.module.s.position_embedding == "rotary"
@@ -81,8 +105,9 @@ def test_rotary_gpt2_and_byte_tokenizer_round_trip(tmp_path):
 def test_pytorch_bin_is_read_weights_only(gpt2_dir, tmp_path):
     # Named as in the original GPT-2 .bin files: "h.0.attn...", no "transformer." prefix.
     state = load_file(gpt2_dir / "model.safetensors")
-    torch.save({k.removeprefix("transformer."): torch.from_numpy(v) for k, v in state.items()},
-               tmp_path / "pytorch_model.bin")
+    torch.save(
+        {k.removeprefix("transformer."): torch.from_numpy(v) for k, v in state.items()}, tmp_path / "pytorch_model.bin"
+    )
     (tmp_path / "config.json").write_text((gpt2_dir / "config.json").read_text())
     with mock.patch("torch.load", wraps=torch.load) as load:
         from_bin = models.from_pretrained(tmp_path)
@@ -92,6 +117,7 @@ def test_pytorch_bin_is_read_weights_only(gpt2_dir, tmp_path):
 
 def test_gpt2_tokenizer_files_give_an_auto_tokenizer(gpt2_dir, tmp_path):
     import shutil
+
     for f in ("config.json", "model.safetensors"):
         shutil.copy(gpt2_dir / f, tmp_path / f)
     vocab = {"a": 0, "b": 1, "ab": 2, "<|endoftext|>": 3}
@@ -121,6 +147,7 @@ def test_hub_failure_is_one_user_error():
 
 # ---------------------------------------------------------------------------- bad input
 
+
 def _copy_with(gpt2_dir, tmp_path, config=None, state=None):
     config_json = json.loads((gpt2_dir / "config.json").read_text())
     state_dict = load_file(gpt2_dir / "model.safetensors")
@@ -147,6 +174,7 @@ def test_unsupported_architecture(gpt2_dir, tmp_path):
 def test_missing_tensor_is_named(gpt2_dir, tmp_path):
     def drop(state):
         del state[next(k for k in state if k.endswith("h.1.mlp.c_fc.weight"))]
+
     with pytest.raises(UserError, match=r"tensor 'transformer.h.1.mlp.c_fc.weight' is missing"):
         models.from_pretrained(_copy_with(gpt2_dir, tmp_path, state=drop))
 
@@ -155,6 +183,7 @@ def test_misshaped_tensor_is_named(gpt2_dir, tmp_path):
     def shrink(state):
         key = next(k for k in state if k.endswith("h.0.attn.c_attn.weight"))
         state[key] = state[key][:, :-1].copy()
+
     with pytest.raises(UserError, match=r"tensor 'transformer.h.0.attn.c_attn.weight' has shape \(16, 47\)"):
         models.from_pretrained(_copy_with(gpt2_dir, tmp_path, state=shrink))
 

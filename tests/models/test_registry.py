@@ -1,4 +1,5 @@
 """Every paper student builds from its local config with the published parameter count."""
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
@@ -35,6 +36,7 @@ def test_unknown_student_is_a_user_error():
 
 def test_count_table_prints_ours_next_to_published(capsys):
     from rt_jax.models import registry
+
     registry.main(["registry", "t5-small"])
     line = capsys.readouterr().out.splitlines()[1].split()
     assert line == ["t5-small", "google-t5/t5-small", "60,506,624", "60,506,624"]

@@ -1,18 +1,29 @@
 """The 12 unified datasets rebuilt from the real raw files, checked against the split files,
 the few-shot prompt files (which quote dataset questions verbatim) and the data README."""
+
 import json
 
 import numpy as np
-
 import pytest
 
 from rt_jax.errors import UserError
 from rt_jax.tasks import TASKS, load_dataset, load_split
 
 # Sizes stated in ../shared/data/README.md and reasoning-teacher's DATASET_SIZES.
-PAPER_SIZES = {"single_eq": 508, "addsub": 395, "multiarith": 600, "gsm8k": 8792, "aqua": 97721, "svamp": 1000,
-               "date_understanding": 369, "tracking_shuffled_objects": 750, "last_letter_concatenation": 500,
-               "coin_flip": 500, "commonsense_qa": 10962, "strategy_qa": 2290}
+PAPER_SIZES = {
+    "single_eq": 508,
+    "addsub": 395,
+    "multiarith": 600,
+    "gsm8k": 8792,
+    "aqua": 97721,
+    "svamp": 1000,
+    "date_understanding": 369,
+    "tracking_shuffled_objects": 750,
+    "last_letter_concatenation": 500,
+    "coin_flip": 500,
+    "commonsense_qa": 10962,
+    "strategy_qa": 2290,
+}
 
 
 def test_task_keys_in_paper_order():
@@ -55,8 +66,10 @@ def test_rows_follow_the_notebook_rules(data_dir):
     assert ma[599].question == multiarith[599]["sQuestion"].strip()
     assert ma[599].answer == str(int(multiarith[599]["lSolutions"][0]))
     svamp = load_dataset("svamp", data_dir)
-    assert svamp[0].question == ("Each pack of dvds costs 76 dollars. If there is a discount of 25 dollars on "
-                                 "each pack How much do you have to pay to buy each pack?")
+    assert svamp[0].question == (
+        "Each pack of dvds costs 76 dollars. If there is a discount of 25 dollars on "
+        "each pack How much do you have to pay to buy each pack?"
+    )
     assert svamp[0].answer == "51.0"
     gsm = load_dataset("gsm8k", data_dir)
     test_rows = _raw(data_dir, "grade-school-math/test.jsonl").read_text().splitlines()
@@ -100,8 +113,12 @@ def test_few_shot_exemplars_quote_the_dataset(data_dir):
         ds = load_dataset(task, data_dir)
         for i in prompts[task]["sample_indices"]:
             assert f"Q: {ds[i].question}\nA: " in prompts[task]["prompt"]
-            assert prompts[task]["prompt"].split(ds[i].question)[1].split("\nQ:")[0].endswith(
-                f"The answer is {ds[i].answer}.")
+            assert (
+                prompts[task]["prompt"]
+                .split(ds[i].question)[1]
+                .split("\nQ:")[0]
+                .endswith(f"The answer is {ds[i].answer}.")
+            )
 
 
 def test_tracking_keeps_the_input_whitespace(data_dir):

@@ -1,9 +1,11 @@
 """Scoring against the real data: gold answers score correct, Kojima's own cleansing of his
 logs is reproduced block for block, and no string crashes the scorer."""
+
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rt_jax.tasks import TASK_INFO, TASKS, load_dataset
 from rt_jax.tasks.scoring import extract_candidates, kojima_cleanse, kojima_gold, normalize_gold, score
@@ -61,7 +63,9 @@ def test_prefix_rules_of_the_paper():
 @settings(max_examples=150, deadline=None)
 @given(task=st.sampled_from(TASKS), completion=st.text(), prefix=st.one_of(st.none(), st.text(max_size=4)))
 def test_no_completion_crashes_the_scorer(task, completion, prefix):
-    gold = {"float": "3.0", "integer": "3", "choice": "A", "yes_no": "yes", "letters": "ab"}[TASK_INFO[task].answer_kind]
+    gold = {"float": "3.0", "integer": "3", "choice": "A", "yes_no": "yes", "letters": "ab"}[
+        TASK_INFO[task].answer_kind
+    ]
     result = score(task, completion, gold, answer_prefix=prefix)
     assert result.prediction is None or result.prediction in result.candidates
     if result.correct:

@@ -1,4 +1,5 @@
 """Downloads for real users, tested up to the network call with a fake fetch."""
+
 import hashlib
 
 import pytest
@@ -33,7 +34,8 @@ def test_pinned_checksums_match_the_real_files(data_dir):
         if (data_dir / source.path).exists():
             assert git_blob_sha1((data_dir / source.path).read_bytes()) == source.git_sha1, source.path
             assert source.url.startswith("https://raw.githubusercontent.com/") and source.url.endswith(
-                source.path.split("/")[-1])
+                source.path.split("/")[-1]
+            )
 
 
 def test_pinned_split_checksums(data_dir):
@@ -47,7 +49,8 @@ def test_download_once_into_the_cache(data_dir, tmp_path):
     ds = load_dataset("coin_flip", None, cache_dir=tmp_path, download=True, fetch=origin)
     assert origin.requests == [
         "https://raw.githubusercontent.com/kojima-takeshi188/zero_shot_cot/5ef330fcdeec0cd26aee27943504f91f8ec1c33c/"
-        "dataset/coin_flip/coin_flip.json"]
+        "dataset/coin_flip/coin_flip.json"
+    ]
     assert ds.examples == load_dataset("coin_flip", data_dir).examples
     assert (tmp_path / COIN_FLIP).read_bytes() == (data_dir / COIN_FLIP).read_bytes()
     load_dataset("coin_flip", None, cache_dir=tmp_path, download=True, fetch=origin)
@@ -55,7 +58,8 @@ def test_download_once_into_the_cache(data_dir, tmp_path):
     split = load_split("coin_flip", None, cache_dir=tmp_path, download=True, fetch=origin)
     assert split == load_split("coin_flip", data_dir) and origin.requests[-1] == (
         "https://raw.githubusercontent.com/itsnamgyu/reasoning-teacher/a2ca4d28d3bbabbd77106b76d06885d1a5eac0d9/"
-        "data/split/coin_flip__default.json")
+        "data/split/coin_flip__default.json"
+    )
 
 
 def test_bad_download_is_refused_and_not_saved(data_dir, tmp_path):

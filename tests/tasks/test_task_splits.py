@@ -1,10 +1,20 @@
 """The split rules regenerate the paper's split files."""
+
 import pytest
 
 from rt_jax.tasks import load_split, random_split, subsample, task_info
 
-RANDOM_70_30 = ["single_eq", "addsub", "multiarith", "svamp", "date_understanding", "tracking_shuffled_objects",
-                "last_letter_concatenation", "coin_flip", "strategy_qa"]
+RANDOM_70_30 = [
+    "single_eq",
+    "addsub",
+    "multiarith",
+    "svamp",
+    "date_understanding",
+    "tracking_shuffled_objects",
+    "last_letter_concatenation",
+    "coin_flip",
+    "strategy_qa",
+]
 
 
 @pytest.mark.parametrize("task", RANDOM_70_30)

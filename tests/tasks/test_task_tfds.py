@@ -1,4 +1,5 @@
 """The TFDS builder: build one task as array_record, read it back through tfds.data_source."""
+
 import pytest
 import tensorflow_datasets as tfds
 

@@ -1,4 +1,5 @@
 """`python -m rt_jax.teacher`: import, stats (table and JSON), generate, and the exit statuses."""
+
 import json
 import os
 import subprocess
@@ -14,8 +15,13 @@ from rt_jax.teacher.store import RationaleStore
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "rt_jax.teacher", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "rt_jax.teacher", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +76,11 @@ def test_bad_cache_lines_are_reported_skipped_and_exit_1(cache, data_dir, tmp_pa
 
 
 def test_usage_errors_exit_2_without_a_traceback(tmp_path, data_dir):
-    for args in (["nope"], ["stats", "--tasks=nope", f"--data_dir={data_dir}"],
-                 ["export_rt", f"--cache_dir={tmp_path}"]):
+    for args in (
+        ["nope"],
+        ["stats", "--tasks=nope", f"--data_dir={data_dir}"],
+        ["export_rt", f"--cache_dir={tmp_path}"],
+    ):
         out = cli(*args)
         assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr
     # a mistyped cache folder is not an empty cache
@@ -89,9 +98,20 @@ def test_generate_over_http_then_resume(tmp_path, data_dir):
     server = FakeCompletions({ex.question.strip(): ex.answer for ex in ds})
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
-        args = ["generate", "--backend=http", f"--url={server.url}", "--model=fake", "--teacher=fake-teacher",
-                "--api_key_env=RT_KEY", f"--cache_dir={tmp_path}", f"--data_dir={data_dir}", "--tasks=coin_flip",
-                "--temperature=0.7", "--num_completions=2", "--batch_size=4"]
+        args = [
+            "generate",
+            "--backend=http",
+            f"--url={server.url}",
+            "--model=fake",
+            "--teacher=fake-teacher",
+            "--api_key_env=RT_KEY",
+            f"--cache_dir={tmp_path}",
+            f"--data_dir={data_dir}",
+            "--tasks=coin_flip",
+            "--temperature=0.7",
+            "--num_completions=2",
+            "--batch_size=4",
+        ]
         first = cli(*args, "--limit=3", env={"RT_KEY": KEY})
         assert first.returncode == 0, first.stderr
         assert "coin_flip: requested=6 cached=0 written=6" in first.stdout

@@ -1,4 +1,5 @@
 """The OpenAI-compatible HTTP backend against a completions server on 127.0.0.1 started here."""
+
 import http.server
 import json
 import logging
@@ -73,10 +74,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if prompt.endswith("Let's think step by step."):
                 text, reason = f" The question has {len(prompt)} characters.", "stop"
             else:
-                question = prompt[len("Q: "): prompt.index("\nA: ")]
+                question = prompt[len("Q: ") : prompt.index("\nA: ")]
                 text, reason = f" {server.answers.get(question, 'unknown')}.", "stop"
-            self._reply(200, {"choices": [{"text": text[: body["max_tokens"] * 4], "index": 0,
-                                           "finish_reason": reason}]})
+            self._reply(
+                200, {"choices": [{"text": text[: body["max_tokens"] * 4], "index": 0, "finish_reason": reason}]}
+            )
         finally:
             with server.lock:
                 server.in_flight -= 1
@@ -116,14 +118,14 @@ def test_429_and_5xx_are_retried_with_backoff(server, key_env):
     server.fail_first = {"q1?": [429, 503, 500]}
     sleeps = []
     backend = HttpCompletionsBackend(server.url, "m", key_env, backoff_s=1.0, sleep=sleeps.append)
-    outs = backend.complete(["Q: q0?\nA: Let's think step by step.", "Q: q1?\nA: Let's think step by step."],
-                            32, 0.0)
+    outs = backend.complete(["Q: q0?\nA: Let's think step by step.", "Q: q1?\nA: Let's think step by step."], 32, 0.0)
     assert len(outs) == 2 and backend.retries == 3
     assert len(sleeps) == 3 and 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0 and 2.0 <= sleeps[2] <= 4.0
     server.fail_first = {"q2?": [503] * 10}
     with pytest.raises(TeacherError, match="gave up after 3 attempts"):
         HttpCompletionsBackend(server.url, "m", key_env, max_retries=2, sleep=lambda s: None).complete(
-            ["Q: q2?\nA: Let's think step by step."], 32, 0.0)
+            ["Q: q2?\nA: Let's think step by step."], 32, 0.0
+        )
 
 
 def test_rate_limit_spaces_out_requests(server, key_env):
@@ -168,8 +170,9 @@ def test_generation_over_http_fills_the_cache_and_resumes_after_a_failure(server
     for r in records:
         ex = ds[r.sample_index]
         assert r.reasoning_prompt == f"Q: {ex.question.strip()}\nA: Let's think step by step."
-        assert r.answer_prompt == (r.reasoning_prompt + r.reasoning_completion +
-                                   " \nTherefore, the answer (arabic numerals) is")
+        assert r.answer_prompt == (
+            r.reasoning_prompt + r.reasoning_completion + " \nTherefore, the answer (arabic numerals) is"
+        )
         assert r.answer_completion == f" {ex.answer}." and r.correct
         assert r.correct == score("multiarith", r.answer_completion, ex.answer).correct
     answer_bodies = [b for b, _ in server.requests if not b["prompt"].endswith("step by step.")]

@@ -1,12 +1,20 @@
 """Kojima et al.'s Zero-shot-CoT logs: every block parsed, matched and scored; checked against the
 logs' own fields (pred_after, pred_mode, GT, the accuracy line) and the unified datasets."""
+
 import re
 
 import pytest
 
 from rt_jax.tasks import kojima_cleanse, load_split, score, task_info
-from rt_jax.teacher.import_kojima import (KOJIMA_METHOD, KOJIMA_TEACHER, LOG_NAMES, LOG_SUFFIX, import_log,
-                                          kojima_logs, letter_map)
+from rt_jax.teacher.import_kojima import (
+    KOJIMA_METHOD,
+    KOJIMA_TEACHER,
+    LOG_NAMES,
+    LOG_SUFFIX,
+    import_log,
+    kojima_logs,
+    letter_map,
+)
 from rt_jax.teacher.kojima_log import parse_log
 from rt_jax.teacher.select import select_rationales, train_rationales
 from rt_jax.teacher.store import RationaleStore
@@ -41,15 +49,18 @@ def test_every_block_of_the_12_logs_parses_and_reprints_the_log(logs):
         for b in blocks:
             # The block as the run printed it: prompt + rationale + " " + trigger + answer text, then
             # "pred_before : ..." and "pred_after : ...".
-            printed = (f"{'*' * 25}\n{b.data_number}st data\n1_th_sampling\n{b.answer_prompt}{b.answer_text}"
-                       f"\npred_before : {b.pred_before}\npred_after : {b.pred_after}\n")
+            printed = (
+                f"{'*' * 25}\n{b.data_number}st data\n1_th_sampling\n{b.answer_prompt}{b.answer_text}"
+                f"\npred_before : {b.pred_before}\npred_after : {b.pred_after}\n"
+            )
             assert text.startswith(printed, line_starts[b.line - 1]), (path, b.line)
             assert b.answer_prompt == f"{b.reasoning_prompt}{b.rationale} {header.answer_trigger}"
             # Kojima's own cleansing of our answer text gives the log's pred_after.
             echoed = b.answer_text.replace(":", "") if task in STRIPPED_ECHO else b.answer_text
             assert kojima_cleanse(task, echoed) == b.pred_after, (path, b.line)
         assert header.reported_accuracy == pytest.approx(
-            100 * sum(b.pred_mode == b.gold for b in blocks) / len(blocks), abs=1e-9)
+            100 * sum(b.pred_mode == b.gold for b in blocks) / len(blocks), abs=1e-9
+        )
 
 
 def test_import_matches_every_block_to_a_distinct_sample_with_the_logs_gold(imported, logs):
@@ -60,8 +71,11 @@ def test_import_matches_every_block_to_a_distinct_sample_with_the_logs_gold(impo
         assert report.blocks == report.matched == report.written == len(records) > 0
         assert len({r.sample_index for r in records}) == len(records)
         assert report.gold_disagrees == 0
-    assert {t: reports[t].blocks for t in ("gsm8k", "aqua", "commonsense_qa")} == \
-        {"gsm8k": 1319, "aqua": 254, "commonsense_qa": 1221}
+    assert {t: reports[t].blocks for t in ("gsm8k", "aqua", "commonsense_qa")} == {
+        "gsm8k": 1319,
+        "aqua": 254,
+        "commonsense_qa": 1221,
+    }
 
 
 def _documented_difference(task, record, dataset_answer):
@@ -87,8 +101,10 @@ def test_teacher_accuracy_reproduces_the_logs_up_to_documented_scoring_rules(imp
         assert report.kojima_accuracy == pytest.approx(100 * sum(kojima_correct) / len(records))
         for r, k in zip(records, kojima_correct):
             if r.correct != k:
-                assert r.correct and _documented_difference(task, r, dataset[r.sample_index].answer), \
-                    (task, r.sample_index)
+                assert r.correct and _documented_difference(task, r, dataset[r.sample_index].answer), (
+                    task,
+                    r.sample_index,
+                )
     assert reports["multiarith"].accuracy == pytest.approx(78.6667, abs=1e-4)
     assert reports["coin_flip"].accuracy == pytest.approx(91.40, abs=1e-9)
 
@@ -102,9 +118,15 @@ def test_d1_selection_counts_correct_training_rationales(imported, data_dir):
         train = load_split(task, data_dir).train
         chosen = select_rationales(store, task, KOJIMA_TEACHER, KOJIMA_METHOD, train, max_per_sample=1)
         records = {r.sample_index: r for r in store.read(KOJIMA_TEACHER, KOJIMA_METHOD, task)}
-        by_kojima = [i for i in train if i in records and
-                     (records[i].extra["kojima_pred"] == records[i].extra["kojima_gold"]
-                      or _documented_difference(task, records[i], dataset[i].answer))]
+        by_kojima = [
+            i
+            for i in train
+            if i in records
+            and (
+                records[i].extra["kojima_pred"] == records[i].extra["kojima_gold"]
+                or _documented_difference(task, records[i], dataset[i].answer)
+            )
+        ]
         assert len(chosen) == report.train_with_correct == len(by_kojima)
         assert train_rationales(store, task, data_dir) == chosen
         assert all(r.correct and r.sample_index in set(train) for r in chosen)
@@ -120,18 +142,20 @@ def test_date_letters_are_carried_through_option_text(imported, data_dir):
     for r in records:
         mapping = r.extra["letter_map"]
         assert mapping[r.extra["kojima_gold"]] == dataset[r.sample_index].answer
-        log_question = r.reasoning_prompt[len("Q: "): r.reasoning_prompt.index("\nA: ")]
+        log_question = r.reasoning_prompt[len("Q: ") : r.reasoning_prompt.index("\nA: ")]
         assert mapping == letter_map(log_question, dataset[r.sample_index].question)
         # scored in the dataset's letters: the log's cleansed letter mapped across
         if r.extra["kojima_pred"]:
             assert r.prediction == mapping[r.extra["kojima_pred"]]
     cited = [r for r in records if re.search(r"\([A-F]\)", r.reasoning_completion)]
     assert len(cited) > 50
-    chosen = select_rationales(store, "date_understanding", KOJIMA_TEACHER, KOJIMA_METHOD,
-                               [r.sample_index for r in cited], correct_only=False)
+    chosen = select_rationales(
+        store, "date_understanding", KOJIMA_TEACHER, KOJIMA_METHOD, [r.sample_index for r in cited], correct_only=False
+    )
     for original, shown in zip(cited, chosen):
-        expect = re.sub(r"\(([A-F])\)", lambda m: f"({original.extra['letter_map'][m.group(1)]})",
-                        original.reasoning_completion)
+        expect = re.sub(
+            r"\(([A-F])\)", lambda m: f"({original.extra['letter_map'][m.group(1)]})", original.reasoning_completion
+        )
         assert shown.reasoning_completion == expect
 
 
@@ -153,9 +177,9 @@ def test_bad_blocks_are_reported_with_file_and_line_and_the_rest_imported(tmp_pa
     second = text.count("\n", 0, starts[1]) + 1
     third = text.count("\n", 0, starts[2]) + 1
     broken = "".join(lines[: second - 1])
-    broken += text[starts[1]: starts[2]].replace("Therefore, the answer (Yes or No) is", "So")
-    broken += text[starts[2]: starts[3]].replace("\nQ: ", "\nQ: Zebras? ", 1)
-    broken += text[starts[3]:]
+    broken += text[starts[1] : starts[2]].replace("Therefore, the answer (Yes or No) is", "So")
+    broken += text[starts[2] : starts[3]].replace("\nQ: ", "\nQ: Zebras? ", 1)
+    broken += text[starts[3] :]
     bad = tmp_path / "coin_flip_zero_shot_cot.log"
     bad.write_text(broken, encoding="utf-8")
     problems = []

@@ -1,5 +1,6 @@
 """A local rt_jax model as the teacher (tiny random GPT-2, byte tokenizer): it fills and resumes a cache,
 and what it writes is what rt_jax's sampler decodes for the same prompts."""
+
 import jax
 import pytest
 from transformers import GPT2Config
@@ -17,8 +18,15 @@ TRIGGER = "\nTherefore, the answer (arabic numerals) is"
 @pytest.fixture(scope="module")
 def tiny_teacher():
     tok = ByteTokenizer()
-    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=256, vocab_size=tok.vocab_size,
-                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
+    config = GPT2Config(
+        n_layer=1,
+        n_embd=16,
+        n_head=2,
+        n_positions=256,
+        vocab_size=tok.vocab_size,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     return from_config(config, seed=3, tokenizer=tok)
 
 
@@ -29,8 +37,9 @@ def _examples(n):
 def test_local_teacher_fills_and_resumes_a_cache(tiny_teacher, tmp_path):
     store = RationaleStore(tmp_path)
     backend = LocalModelBackend(tiny_teacher, batch_size=4)
-    kwargs = dict(num_completions=2, temperature=0.7, max_reasoning_tokens=6, max_answer_tokens=3,
-                  chunk_size=4, progress=False)
+    kwargs = dict(
+        num_completions=2, temperature=0.7, max_reasoning_tokens=6, max_answer_tokens=3, chunk_size=4, progress=False
+    )
     first = generate_rationales(store, backend, "multiarith", _examples(2), "tiny", **kwargs)
     assert (first.requested, first.cached, first.written) == (4, 0, 4)
     before = store.read("tiny", "zs_cot_t70", "multiarith")
@@ -52,8 +61,9 @@ def test_local_backend_returns_the_samplers_output(tiny_teacher):
     # The answer step's settings above, so the compiled decoder is reused.
     prompts = [answer_prompt(reasoning_prompt(ex.question), " 2 and 2.", TRIGGER) for ex in _examples(3)]
     outs = LocalModelBackend(tiny_teacher, batch_size=4).complete(prompts, 3, 0.0, seed=0)
-    expect = decode_texts(tiny_teacher, prompts, DecodeConfig(max_new_tokens=3, batch_size=4),
-                          key=jax.random.PRNGKey(0))
+    expect = decode_texts(
+        tiny_teacher, prompts, DecodeConfig(max_new_tokens=3, batch_size=4), key=jax.random.PRNGKey(0)
+    )
     assert [o.text for o in outs] == [e.text for e in expect]
     assert [o.finish_reason for o in outs] == ["length" if e.finish_reason == "length" else "stop" for e in expect]
 
@@ -68,15 +78,35 @@ def test_cli_generate_with_a_saved_local_model(tmp_path, data_dir):
     from rt_jax.teacher.store import RationaleStore
 
     tok = ByteTokenizer()
-    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=1024, vocab_size=tok.vocab_size,
-                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
+    config = GPT2Config(
+        n_layer=1,
+        n_embd=16,
+        n_head=2,
+        n_positions=1024,
+        vocab_size=tok.vocab_size,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     teacher = from_config(config, tokenizer=tok)  # coin_flip prompts are ~400 bytes
     model_dir = tmp_path / "model"
     save_pretrained(teacher, model_dir)
     tok.save_pretrained(model_dir)
-    args = [sys.executable, "-m", "rt_jax.teacher", "generate", "--backend=local", f"--model={model_dir}",
-            "--teacher=tiny", f"--cache_dir={tmp_path / 'cache'}", f"--data_dir={data_dir}", "--tasks=coin_flip",
-            "--limit=2", "--max_reasoning_tokens=4", "--max_answer_tokens=2", "--batch_size=2"]
+    args = [
+        sys.executable,
+        "-m",
+        "rt_jax.teacher",
+        "generate",
+        "--backend=local",
+        f"--model={model_dir}",
+        "--teacher=tiny",
+        f"--cache_dir={tmp_path / 'cache'}",
+        f"--data_dir={data_dir}",
+        "--tasks=coin_flip",
+        "--limit=2",
+        "--max_reasoning_tokens=4",
+        "--max_answer_tokens=2",
+        "--batch_size=2",
+    ]
     out = subprocess.run(args, capture_output=True, text=True, timeout=600, env=dict(os.environ))
     assert out.returncode == 0, out.stderr
     assert "coin_flip: requested=2 cached=0 written=2" in out.stdout

@@ -1,4 +1,5 @@
 """reasoning-teacher CompletionDataset import/export (lossless round trip) and the paper's selection."""
+
 import json
 
 import pytest
@@ -23,15 +24,32 @@ def rt_file(data_dir, samples=(0, 5, 7), per_sample=3):
         for c in range(per_sample):
             reasoning_prompt = f"Q: {ex.question}\nA: Let's think step by step."
             rationale = f" Step {c}: the answer is {ex.answer if c != 1 else 'unclear'}."
-            items.append({"sample_index": s, "completion_index": c, "question": ex.question, "answer": ex.answer,
-                          "reasoning_prompt": reasoning_prompt, "reasoning_completion": rationale,
-                          "reasoning_finish_reason": "stop" if c else "length",
-                          "prompt": reasoning_prompt + rationale + TRIGGER,
-                          "completion": f" {ex.answer if c != 1 else 0}.", "finish_reason": "stop"})
+            items.append(
+                {
+                    "sample_index": s,
+                    "completion_index": c,
+                    "question": ex.question,
+                    "answer": ex.answer,
+                    "reasoning_prompt": reasoning_prompt,
+                    "reasoning_completion": rationale,
+                    "reasoning_finish_reason": "stop" if c else "length",
+                    "prompt": reasoning_prompt + rationale + TRIGGER,
+                    "completion": f" {ex.answer if c != 1 else 0}.",
+                    "finish_reason": "stop",
+                }
+            )
         data[str(s)] = items
-    metadata = {"base_model": "text-davinci-002", "dataset_key": "multiarith", "completion_key": "zs_cot_t70",
-                "finetune_key": None, "train_key": None, "epoch": None, "prediction_template": "zs_cot",
-                "reasoning_temperature": 0.7, "reasoning_max_tokens": 128}
+    metadata = {
+        "base_model": "text-davinci-002",
+        "dataset_key": "multiarith",
+        "completion_key": "zs_cot_t70",
+        "finetune_key": None,
+        "train_key": None,
+        "epoch": None,
+        "prediction_template": "zs_cot",
+        "reasoning_temperature": 0.7,
+        "reasoning_max_tokens": 128,
+    }
     return {"metadata": metadata, "data": data}
 
 
@@ -88,13 +106,34 @@ def test_records_from_elsewhere_export_in_reasoning_teachers_zs_cot_shape(tmp_pa
     with store.writer("tiny", "zs_cot", "multiarith") as w:
         for s in (3, 1):
             p1 = f"Q: {ds[s].question.strip()}\nA: Let's think step by step."
-            w.append(Record("tiny", "zs_cot", "multiarith", s, 0, p1, " r", p1 + " r " + TRIGGER, f" {ds[s].answer}",
-                            "stop", "length", ds[s].answer, True, {}))
+            w.append(
+                Record(
+                    "tiny",
+                    "zs_cot",
+                    "multiarith",
+                    s,
+                    0,
+                    p1,
+                    " r",
+                    p1 + " r " + TRIGGER,
+                    f" {ds[s].answer}",
+                    "stop",
+                    "length",
+                    ds[s].answer,
+                    True,
+                    {},
+                )
+            )
     exported = export_rt(store, "tiny", "zs_cot", "multiarith", data_dir)
     assert exported["metadata"]["dataset_key"] == "multiarith" and exported["metadata"]["base_model"] == "tiny"
     item = exported["data"]["1"][0]
-    assert (item["question"], item["answer"], item["completion"], item["finish_reason"],
-            item["reasoning_finish_reason"]) == (ds[1].question, ds[1].answer, f" {ds[1].answer}", "length", "stop")
+    assert (
+        item["question"],
+        item["answer"],
+        item["completion"],
+        item["finish_reason"],
+        item["reasoning_finish_reason"],
+    ) == (ds[1].question, ds[1].answer, f" {ds[1].answer}", "length", "stop")
     out = tmp_path / "out.json"
     write_json_new(out, exported)
     with pytest.raises(UserError, match="already exists"):
@@ -102,9 +141,10 @@ def test_records_from_elsewhere_export_in_reasoning_teachers_zs_cot_shape(tmp_pa
     other = RationaleStore(tmp_path / "b")
     import_rt_file(other, out, data_dir, [])
     back = other.read("tiny", "zs_cot", "multiarith")
-    assert [(r.sample_index, r.reasoning_completion, r.answer_completion, r.correct) for r in back] == \
-        [(r.sample_index, r.reasoning_completion, r.answer_completion, r.correct)
-         for r in store.read("tiny", "zs_cot", "multiarith")]
+    assert [(r.sample_index, r.reasoning_completion, r.answer_completion, r.correct) for r in back] == [
+        (r.sample_index, r.reasoning_completion, r.answer_completion, r.correct)
+        for r in store.read("tiny", "zs_cot", "multiarith")
+    ]
 
 
 def _rec(s, c, correct, rationale):
@@ -118,8 +158,10 @@ def test_selection_takes_the_first_d_then_the_correct_ones(tmp_path):
         for s in (2, 0, 1):  # written out of order; completion order is what counts
             for c in reversed(range(4)):
                 w.append(_rec(s, c, pattern[s][c], " same" if s == 2 and c < 3 else f" r{s}{c}"))
-    pick = lambda **kw: [(r.sample_index, r.completion_index) for r in  # noqa: E731
-                         select_rationales(store, "multiarith", "t", "zs_cot_t70", **kw)]
+    pick = lambda **kw: [
+        (r.sample_index, r.completion_index)
+        for r in select_rationales(store, "multiarith", "t", "zs_cot_t70", **kw)  # noqa: E731
+    ]
     assert pick(sample_indices=[0, 1, 2], max_per_sample=1) == [(0, 0), (2, 0)]
     assert pick(sample_indices=[0, 1, 2], max_per_sample=2) == [(0, 0), (2, 0), (2, 1)]
     assert pick(sample_indices=[1, 0], max_per_sample=4) == [(1, 2), (1, 3), (0, 0), (0, 2), (0, 3)]

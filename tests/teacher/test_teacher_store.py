@@ -1,4 +1,5 @@
 """The cache store: append-only, crash-safe, one writer, validated on read."""
+
 import json
 import os
 import signal
@@ -17,11 +18,22 @@ SHARD = ("t", "zs_cot", "multiarith")
 
 
 def make_record(i: int, c: int = 0, correct: bool = True, rationale: str | None = None) -> Record:
-    return Record(teacher="t", method="zs_cot", task="multiarith", sample_index=i, completion_index=c,
-                  reasoning_prompt=f"Q: question {i}\nA: Let's think step by step.",
-                  reasoning_completion=rationale if rationale is not None else f" rationale {i}/{c}\nline 2",
-                  answer_prompt="...", answer_completion=f" {i}.", reasoning_finish_reason="stop",
-                  answer_finish_reason=None, prediction=str(i), correct=correct, extra={"k": [1, "ü"]})
+    return Record(
+        teacher="t",
+        method="zs_cot",
+        task="multiarith",
+        sample_index=i,
+        completion_index=c,
+        reasoning_prompt=f"Q: question {i}\nA: Let's think step by step.",
+        reasoning_completion=rationale if rationale is not None else f" rationale {i}/{c}\nline 2",
+        answer_prompt="...",
+        answer_completion=f" {i}.",
+        reasoning_finish_reason="stop",
+        answer_finish_reason=None,
+        prediction=str(i),
+        correct=correct,
+        extra={"k": [1, "ü"]},
+    )
 
 
 def test_append_then_read_round_trips_and_ignores_identical_repeats(tmp_path):
@@ -94,8 +106,20 @@ def test_invalid_lines_are_reported_with_file_and_line_and_the_rest_is_read(tmp_
     future = json.loads(make_record(1).to_json()) | {"schema_version": 99}
     wrong_type = json.loads(make_record(3).to_json()) | {"correct": "yes"}
     other_task = json.loads(make_record(4).to_json()) | {"task": "svamp"}
-    path.write_text("\n".join([good[0].to_json(), json.dumps(future), "{not json", json.dumps(wrong_type),
-                               json.dumps(other_task), good[1].to_json()]) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            [
+                good[0].to_json(),
+                json.dumps(future),
+                "{not json",
+                json.dumps(wrong_type),
+                json.dumps(other_task),
+                good[1].to_json(),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     problems = []
     assert store.read(*SHARD, problems) == good
     assert [p.split(": ")[0] for p in problems] == [f"{path}:{n}" for n in (2, 3, 4, 5)]

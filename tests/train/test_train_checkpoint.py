@@ -1,11 +1,13 @@
 """orbax checkpoints: round trip onto another mesh, keep last K + best."""
+
 import jax
 import numpy as np
-
-from rt_jax import parallel
-from rt_jax.train import checkpoint, optim, state as state_lib
 from test_train_step import train_config
 from tiny_model import AXES, init_params
+
+from rt_jax import parallel
+from rt_jax.train import checkpoint, optim
+from rt_jax.train import state as state_lib
 
 
 def make_state(mesh):
@@ -19,8 +21,7 @@ def make_state(mesh):
 def test_restore_onto_different_mesh(tmp_path):
     mesh_a = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
     state, abstract, _ = make_state(mesh_a)
-    state = state.replace(step=state.step + 5,
-                          params=jax.tree.map(lambda p: p + 1.0, state.params))
+    state = state.replace(step=state.step + 5, params=jax.tree.map(lambda p: p + 1.0, state.params))
     ckpt = checkpoint.Checkpoints(tmp_path / "ckpt", keep=2)
     ckpt.save(state, {"epoch": 1, "batch_in_epoch": 3})
     ckpt.wait()

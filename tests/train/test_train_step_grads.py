@@ -1,5 +1,6 @@
 """The hand-written gradients of the train step's hot spots: scatter-free cross-entropy and the
 projections' ordered weight gradient, checked against torch and plain autodiff."""
+
 import re
 
 import jax
@@ -27,8 +28,8 @@ def test_cross_entropy_value_and_grad_match_torch():
 
     ref_logits = torch.tensor(logits, requires_grad=True)
     per_token = torch.nn.functional.cross_entropy(
-        ref_logits.reshape(-1, logits.shape[-1]), torch.tensor(targets, dtype=torch.long).reshape(-1),
-        reduction="none")
+        ref_logits.reshape(-1, logits.shape[-1]), torch.tensor(targets, dtype=torch.long).reshape(-1), reduction="none"
+    )
     ref = (per_token * torch.tensor(mask).reshape(-1)).sum()
     ref.backward()
     np.testing.assert_allclose(float(value), ref.item(), rtol=1e-5)
@@ -50,11 +51,14 @@ def test_cross_entropy_top_is_argmax_without_ties():
     assert np.asarray(top).any() and not np.asarray(top).all()
 
 
-@pytest.mark.parametrize("x_shape,w_shape,n_contract", [
-    ((2, 3, 4), (4, 5), 1),           # MLP
-    ((2, 3, 4), (4, 3, 2, 5), 1),     # fused q/k/v projection
-    ((2, 3, 2, 5), (2, 5, 4), 2),     # attention output over (heads, head size)
-])
+@pytest.mark.parametrize(
+    "x_shape,w_shape,n_contract",
+    [
+        ((2, 3, 4), (4, 5), 1),  # MLP
+        ((2, 3, 4), (4, 3, 2, 5), 1),  # fused q/k/v projection
+        ((2, 3, 2, 5), (2, 5, 4), 2),  # attention output over (heads, head size)
+    ],
+)
 def test_project_equals_einsum_in_value_and_gradient(x_shape, w_shape, n_contract):
     rng = np.random.RandomState(0)
     x, w = jnp.asarray(rng.randn(*x_shape), jnp.float32), jnp.asarray(rng.randn(*w_shape), jnp.float32)

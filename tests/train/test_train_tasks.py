@@ -1,12 +1,14 @@
 """The train command accepts every task its configs accept: the paper's 12 (configs/paper.py)
 and the demo's synthetic `arith_small` (configs/demo.py), registered in a fresh process from the
 files the demo writes; unknown or missing tasks are one-line user errors."""
+
 import subprocess
 import sys
 
 import pytest
 
-from configs import demo as demo_config, paper
+from configs import demo as demo_config
+from configs import paper
 from rt_jax.errors import UserError
 from rt_jax.tasks import TASKS, load_dataset, load_split, registry, synthetic
 from rt_jax.train import loop
@@ -50,8 +52,17 @@ def test_missing_demo_data_and_unknown_task_are_user_errors(tmp_path, monkeypatc
 def test_train_command_says_where_the_demo_data_is_missing(tmp_path):
     """The real command line: exit 2, one line, no traceback, before any model is loaded."""
     done = subprocess.run(
-        [sys.executable, "-m", "rt_jax.train", "--config=configs/demo.py:ft",
-         f"--config.data_dir={tmp_path / 'none'}", f"--workdir={tmp_path / 'run'}"],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "rt_jax.train",
+            "--config=configs/demo.py:ft",
+            f"--config.data_dir={tmp_path / 'none'}",
+            f"--workdir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     assert "arith_small.json not found" in done.stderr and "Traceback" not in done.stderr

@@ -1,5 +1,6 @@
 """A tiny flax decoder for training tests that must not depend on rt_jax.models: causal
 attention inside segments, learned positions, logical axes for sharding."""
+
 import functools
 
 import flax.linen as nn
@@ -24,8 +25,7 @@ class TinyDecoder(nn.Module):
         # no qkv bias: the key bias has a zero gradient, and Adam would amplify its rounding noise
         qkv = nn.DenseGeneral((3, HEADS, EMBED // HEADS), use_bias=False, dtype=self.dtype, name="qkv")(x)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        mask = (jnp.tril(jnp.ones((T, T), bool))[None]
-                & (segment_ids[:, :, None] == segment_ids[:, None, :]))[:, None]
+        mask = (jnp.tril(jnp.ones((T, T), bool))[None] & (segment_ids[:, :, None] == segment_ids[:, None, :]))[:, None]
         att = jnp.where(mask, jnp.einsum("bqhk,bshk->bhqs", q, k) / np.sqrt(EMBED // HEADS), -1e9)
         y = jnp.einsum("bhqs,bshk->bqhk", jax.nn.softmax(att, axis=-1), v)
         x = x + nn.DenseGeneral(EMBED, axis=(-2, -1), dtype=self.dtype, name="out")(y)
@@ -36,7 +36,8 @@ class TinyDecoder(nn.Module):
 
 
 AXES = {
-    "wte": ("vocab", "embed"), "wpe": (None, "embed"),
+    "wte": ("vocab", "embed"),
+    "wpe": (None, "embed"),
     "qkv": {"kernel": ("embed", None, "heads", "kv")},
     "out": {"kernel": ("heads", "kv", "embed"), "bias": ("embed",)},
     "ln": {"scale": ("embed",), "bias": ("embed",)},
@@ -70,6 +71,5 @@ def random_batch(batch_size=8, length=12, seed=0):
     loss_mask = (seg > 0).astype(np.int32)
     loss_mask[:, 0] = 0  # a prompt token
     # the last token of each segment has no next token inside the segment
-    loss_mask[:, :-1] *= (seg[:, :-1] == seg[:, 1:])
-    return {"input_ids": ids[:, :-1], "segment_ids": seg, "positions": pos,
-            "targets": targets, "loss_mask": loss_mask}
+    loss_mask[:, :-1] *= seg[:, :-1] == seg[:, 1:]
+    return {"input_ids": ids[:, :-1], "segment_ids": seg, "positions": pos, "targets": targets, "loss_mask": loss_mask}
