@@ -30,8 +30,8 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from configs.base import get_config  # noqa: E402
 from rt_jax import host_memory, models, parallel  # noqa: E402
+from rt_jax.configs.base import get_config  # noqa: E402
 from rt_jax.train import metrics, optim  # noqa: E402
 from rt_jax.train import state as state_lib  # noqa: E402
 from rt_jax.train import step as step_lib  # noqa: E402

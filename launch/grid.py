@@ -1,6 +1,6 @@
 """Sweep grids: expand tasks x students x methods x D x seeds into runs with stable names.
 
-A sweep config (configs/sweeps/*.py, `get_config()`) holds:
+A sweep config (rt_jax/configs/sweeps/*.py, `get_config()`) holds:
   name, root (sweep directory; gs:// works), train_config, max_attempts, parallel,
   tasks, students, methods, num_rationales, seeds   -- the default axes
   grids     -- optional list of dicts overriding some axes (and `overrides`, field by field);
@@ -10,9 +10,9 @@ A sweep config (configs/sweeps/*.py, `get_config()`) holds:
   command   -- optional argv template; fields in braces are filled per run
   report_command -- optional argv template run when every run is done
 
-A method containing `{D}` (e.g. `ft_cot_t70_{D}aug`, configs/methods.py) is expanded once per D
+A method containing `{D}` (e.g. `ft_cot_t70_{D}aug`, rt_jax.methods) is expanded once per D
 in num_rationales; other methods ignore the D axis. Tasks, students and methods are checked with
-the same rules as the train command's configs/paper.py, before anything starts.
+the same rules as the train command's paper config, before anything starts.
 """
 
 import dataclasses
@@ -46,7 +46,7 @@ class Run:
 
 
 def _validate(task: str, method: str, student: str) -> None:
-    from configs import paper  # the train command's own checks, so the sweep agrees with it
+    from rt_jax.configs import paper  # the train command's own checks, so the sweep agrees with it
 
     paper.validate(task, method, student)
 

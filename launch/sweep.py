@@ -1,6 +1,6 @@
 r"""Run a sweep of training runs: locally (N at a time) or dispatched to TPU VMs.
 
-  python -m launch.sweep --sweep=configs/sweeps/diverse_reasoning.py [--sweep.root=gs://b/x]
+  python -m launch.sweep --sweep=sweeps/diverse_reasoning [--sweep.root=gs://b/x]
       [--dry_run | --status] [--parallel=N] [--tpu_vms=vm1,vm2 --zone=Z]
 
 Each run (task x student x method x D x seed) trains in its own workdir, <root>/runs/<name>.
@@ -30,7 +30,9 @@ from launch.shell import find_binary
 from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
-_SWEEP = config_flags.DEFINE_config_file("sweep", None, "Sweep config file (configs/sweeps/*.py).")
+_SWEEP = config_flags.DEFINE_config_file(
+    "sweep", None, "Sweep config: a file, or packaged: sweeps/paper, sweeps/diverse_reasoning."
+)
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the plan (runs and their commands) only.")
 _STATUS = flags.DEFINE_bool("status", False, "Print done/running/failed/pending per run and exit.")
 _ONLY = flags.DEFINE_string("only", "", "Only runs whose name matches this regular expression.")
@@ -304,7 +306,7 @@ def main(argv):
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
     if _SWEEP.value is None:
-        raise UserError("--sweep is required: a sweep config such as configs/sweeps/diverse_reasoning.py")
+        raise UserError("--sweep is required: a sweep config such as sweeps/diverse_reasoning")
     sweep = Sweep(_SWEEP.value, _ONLY.value)
     if _STATUS.value:
         print_status(sweep)

@@ -1,5 +1,6 @@
 """Running absl apps so that user errors print one line and no traceback."""
 
+import re
 import sys
 from typing import Callable, Sequence
 
@@ -25,7 +26,7 @@ def run_main(main: Callable[[Sequence[str]], int | None]) -> None:
         # Config files and --config.x=y overrides are parsed here, before main: their errors
         # (unknown task in a config file, wrong type, unknown field) get one line too.
         try:
-            rest = flags.FLAGS(argv)
+            rest = flags.FLAGS(resolve_config_files(argv))
             if "config" in flags.FLAGS and flags.FLAGS["config"].value is not None:
                 # ml_collections keeps a failed config load until first use: surface it here
                 flags.FLAGS["config"].value.keys()
@@ -47,3 +48,26 @@ def run_main(main: Callable[[Sequence[str]], int | None]) -> None:
     except app.UsageError as e:  # unknown or malformed flags
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def resolve_config_files(argv: Sequence[str]) -> list[str]:
+    """argv with the value of every config-file flag (`--config=`, `--sweep=`) made a loadable
+    file: packaged configs by short name or old repository path (rt_jax.configs.resolve)."""
+    from ml_collections.config_flags.config_flags import ConfigFileFlagParser
+
+    from rt_jax import configs
+
+    names = [n for n in flags.FLAGS if isinstance(flags.FLAGS[n].parser, ConfigFileFlagParser)]
+    if not names:
+        return list(argv)
+    flag = re.compile(rf"--?({'|'.join(map(re.escape, names))})(=.*)?")
+    out = list(argv)
+    for i in range(1, len(out)):
+        if out[i] == "--":  # the rest are arguments, not flags
+            break
+        match = flag.fullmatch(out[i])
+        if match and match.group(2):  # --config=VALUE
+            out[i] = f"{out[i][: match.end(1)]}={configs.resolve(match.group(2)[1:], match.group(1))}"
+        elif match and i + 1 < len(out):  # --config VALUE
+            out[i + 1] = configs.resolve(out[i + 1], match.group(1))
+    return out

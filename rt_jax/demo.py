@@ -2,8 +2,9 @@
 
 No network, a few minutes on 2 CPU cores:
 1. a synthetic task (`arith_small`, rt_jax.tasks.synthetic) written as a task of rt_jax.tasks;
-2. a rule-based teacher that writes varied rationales, some with slips, into the real teacher
-   cache through rt_jax.teacher.generate (greedy, and D samples at temperature 0.7);
+2. a rule-based teacher (rt_jax.teacher.rule_based) that writes varied rationales, some with
+   slips, into the real teacher cache through rt_jax.teacher.generate (greedy, and D samples
+   at temperature 0.7);
 3. a small byte-level GPT-2 with rotary positions, initialised from scratch;
 4. zero-shot, vanilla fine-tuning, Fine-tune-CoT and diverse reasoning, each trained by the real
    training loop (rt_jax.train.loop) and decoded and scored by the real modules;
@@ -26,19 +27,18 @@ import time
 from absl import flags, logging
 from ml_collections import config_flags
 
+from rt_jax import configs, methods
 from rt_jax.cli import run_main
+from rt_jax.configs import demo as demo_config
 from rt_jax.errors import UserError
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO_ROOT / "configs" / "demo.py"
-METHODS = ("zs", "ft", "ft_cot", "ft_cot_t70_4aug")
+DEMO_CONFIG = str(configs.path("demo"))  # the packaged rt_jax/configs/demo.py
+STUDENT_DIR = "student_init"  # under --out_dir: the from-scratch student's initial weights
 TITLES = {"zs": "Zero-shot", "ft": "Vanilla fine-tuning", "ft_cot": "Fine-tune-CoT"}
 
 
 def title(method: str) -> str:
-    from rt_jax.formats import diverse_degree
-
-    d = diverse_degree(method)
+    d = methods.degree(method)
     return f"Fine-tune-CoT, diverse reasoning (D={d})" if d else TITLES.get(method, method)
 
 
@@ -71,11 +71,12 @@ def fill_teacher_cache(config, out: pathlib.Path, problems, train, degrees) -> d
     """Greedy and temperature-0.7 rationales of the training questions into the real cache;
     returns the teacher's share of correct rationales."""
     from rt_jax.tasks import load_dataset, synthetic
-    from rt_jax.teacher.generate import generate_rationales
+    from rt_jax.teacher.generate import generate_rationales, method_name
+    from rt_jax.teacher.rule_based import RuleBasedTeacher
     from rt_jax.teacher.store import RationaleStore
 
     store = RationaleStore(out / "teacher_cache")
-    teacher = synthetic.RuleBasedTeacher(problems, error_rate=config.demo.error_rate, seed=config.seed)
+    teacher = RuleBasedTeacher(problems, error_rate=config.demo.error_rate, seed=config.seed)
     examples = load_dataset(synthetic.TASK_NAME, out / "data").select(train)
     stats = {}
     for temperature, count in ((0.0, 1), (0.7, max(degrees, default=0))):
@@ -91,7 +92,7 @@ def fill_teacher_cache(config, out: pathlib.Path, problems, train, degrees) -> d
                 seed=config.seed,
                 progress=False,
             )
-            method = "zs_cot" if temperature == 0 else "zs_cot_t70"
+            method = method_name(temperature)
             records = store.read(config.teacher, method, synthetic.TASK_NAME)
             stats[method] = 100.0 * sum(r.correct for r in records) / len(records)
     return stats
@@ -104,7 +105,7 @@ def make_student(config, out: pathlib.Path) -> pathlib.Path:
     from rt_jax import models
     from rt_jax.models.byte_tokenizer import ByteTokenizer
 
-    directory = out / "student_init"
+    directory = out / STUDENT_DIR
     if (directory / "config.json").exists():
         return directory
     d, tok = config.demo, ByteTokenizer()
@@ -126,16 +127,47 @@ def make_student(config, out: pathlib.Path) -> pathlib.Path:
     return directory
 
 
-def run_config(config, method: str, out: pathlib.Path, student_dir: pathlib.Path):
+def run_config(config, method: str, out: pathlib.Path, config_file: str = DEMO_CONFIG):
+    """The run of `method`: `config` with the per-method fields of `config_file`'s
+    get_config(method) and the demo's folders under `out`."""
+    try:
+        per_method = configs.load(f"{config_file}:{method}")
+        num_rationales, max_new_tokens = per_method.num_rationales, per_method.eval.max_new_tokens
+    except UserError as e:
+        raise UserError(f"--config={config_file}: {e}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise UserError(
+            f"--config={config_file}: get_config({method!r}) failed ({type(e).__name__}: {e}); "
+            "expected a demo config like rt_jax/configs/demo.py"
+        ) from None
     c = config.copy_and_resolve_references()
-    demo_defaults = load_demo_config(method)
-    c.method, c.num_rationales, c.eval.max_new_tokens = (
-        method,
-        demo_defaults.num_rationales,
-        demo_defaults.eval.max_new_tokens,
-    )
-    c.data_dir, c.teacher_cache_dir, c.model_path = str(out / "data"), str(out / "teacher_cache"), str(student_dir)
+    c.method, c.num_rationales, c.eval.max_new_tokens = method, num_rationales, max_new_tokens
+    c.data_dir, c.teacher_cache_dir = str(out / "data"), str(out / "teacher_cache")
+    c.model_path = str(out / STUDENT_DIR)
     return c
+
+
+def check_config(config, config_file: str) -> None:
+    """A UserError unless `config` is a demo config: task arith_small, every field the packaged
+    demo config has."""
+    from rt_jax.tasks import synthetic
+
+    if config.get("task") != synthetic.TASK_NAME:
+        raise UserError(f"--config={config_file}: the demo runs task {synthetic.TASK_NAME}, not {config.get('task')!r}")
+    missing = sorted(_dotted_keys(configs.load(f"{DEMO_CONFIG}:ft_cot")) - _dotted_keys(config))
+    if missing:
+        raise UserError(
+            f"--config={config_file}: no field {', '.join(missing[:3])}; expected every field of rt_jax/configs/demo.py"
+        )
+
+
+def _dotted_keys(config, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in config.items():
+        keys.add(prefix + key)
+        if hasattr(value, "items"):
+            keys |= _dotted_keys(value, f"{prefix}{key}.")
+    return keys
 
 
 def run_method(config, workdir: pathlib.Path) -> Row:
@@ -143,7 +175,7 @@ def run_method(config, workdir: pathlib.Path) -> Row:
     from rt_jax import evaluate
     from rt_jax.train import loop
 
-    loop.ensure_task(config)  # a worker process registers the synthetic task from its files
+    loop.ensure_task(config)  # a worker process reads the task from config.data_dir
     results_path = workdir / loop.RESULTS_FILE
     cpu_start = _cpu_seconds()
     num_pairs = 0
@@ -175,10 +207,8 @@ def run_method(config, workdir: pathlib.Path) -> Row:
 
 def _cost(method: str) -> int:
     """Rough training cost, to start the longest runs first (diverse > Fine-tune-CoT > ft > zs)."""
-    from rt_jax.formats import diverse_degree
-
     fixed = {"zs": 0, "ft": 1, "ft_cot": 2}
-    return fixed[method] if method in fixed else 2 + diverse_degree(method)
+    return fixed[method] if method in fixed else 2 + methods.degree(method)
 
 
 def _run_all(jobs: dict, workers: int, say):
@@ -258,18 +288,24 @@ def markdown(rows, teacher_stats: dict, config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_demo(config, out_dir, methods=METHODS, stream=sys.stdout, workers: int = 1) -> list[Row]:
-    """The whole demo; returns the table's rows and writes demo_results.md / .json.
+def run_demo(
+    config, out_dir, methods=demo_config.METHODS, stream=sys.stdout, workers: int = 1, config_file: str = DEMO_CONFIG
+) -> list[Row]:
+    """The whole demo; returns the table's rows and writes demo_results.md / .json. `config` is
+    `config_file`'s (with overrides); each method's own fields come from its get_config(method).
 
     workers > 1 runs that many methods at once, each in its own process: a model this small
     keeps one core busy, not two (XLA:CPU ran a step 1.4x faster on 2 cores than on 1), so
     two one-thread runs side by side finish the demo sooner than one after the other."""
-    from rt_jax.formats import diverse_degree
-
-    unknown = [m for m in methods if m not in ("zs", "ft", "ft_cot") and not diverse_degree(m)]
-    if unknown:
-        raise UserError(f"--methods: unknown {unknown}; expected zs, ft, ft_cot or ft_cot_t70_<D>aug")
+    checked = []
+    for method in methods:
+        try:
+            checked.append(demo_config.check_method(method))
+        except UserError as e:
+            raise UserError(f"--methods: {e}") from None
+    check_config(config, config_file)
     out = pathlib.Path(out_dir)
+    jobs = {m: (run_config(config, m, out, config_file), out / "runs" / m) for m in methods}  # checked before writing
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
@@ -278,8 +314,8 @@ def run_demo(config, out_dir, methods=METHODS, stream=sys.stdout, workers: int =
 
     problems, train, test = make_task(config, out)
     say(f"task {config.task}: {len(train)} training / {len(test)} test questions in {out / 'data'}")
-    degrees = [diverse_degree(m) for m in methods if diverse_degree(m)]
-    if any(m != "zs" and m != "ft" for m in methods):
+    degrees = [m.degree for m in checked if m.degree]
+    if any(m.rationale_source for m in checked):
         teacher_stats = fill_teacher_cache(config, out, problems, train, degrees)
         say(
             f"teacher cache {out / 'teacher_cache'}: "
@@ -287,8 +323,7 @@ def run_demo(config, out_dir, methods=METHODS, stream=sys.stdout, workers: int =
         )
     else:
         teacher_stats = {}
-    student_dir = make_student(config, out)
-    jobs = {m: (run_config(config, m, out, student_dir), out / "runs" / m) for m in methods}
+    make_student(config, out)
     done = {}
     for row in _run_all(jobs, workers, say):
         say(f"{row.title}: {row.accuracy:.1f}% on {row.num_test} test questions ({row.wall_time_s:.0f} s)")
@@ -313,23 +348,16 @@ def run_demo(config, out_dir, methods=METHODS, stream=sys.stdout, workers: int =
     return rows
 
 
-def load_demo_config(method: str | None = None):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("rt_jax_demo_config", DEMO_CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(method)
-
-
 FLAGS = flags.FLAGS
 
 
 def define_flags():
     """The command's flags; defined on start, so that one app may import another's module."""
-    config_flags.DEFINE_config_file("config", str(DEMO_CONFIG), "Demo config (sizes, steps, teacher error rate).")
+    config_flags.DEFINE_config_file(
+        "config", DEMO_CONFIG, "Demo config (sizes, steps, teacher error rate); default: the packaged demo."
+    )
     flags.DEFINE_string("out_dir", "demo_out", "Where the demo's data, teacher cache, runs and table go.")
-    flags.DEFINE_list("methods", list(METHODS), "Methods to run, in table order.")
+    flags.DEFINE_list("methods", list(demo_config.METHODS), "Methods to run, in table order.")
     flags.DEFINE_integer(
         "workers",
         2,
@@ -341,13 +369,9 @@ def define_flags():
 def main(argv):
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]}")
-    from rt_jax.tasks import synthetic
-
     logging.set_verbosity(logging.WARNING)  # checkpoint libraries log every save at INFO
-    config = FLAGS.config
-    if config.task != synthetic.TASK_NAME:
-        raise UserError(f"--config: the demo runs task {synthetic.TASK_NAME}, not {config.task!r}")
-    run_demo(config, FLAGS.out_dir, FLAGS.methods, workers=FLAGS.workers)
+    config_file = FLAGS["config"].config_filename.partition(":")[0]  # per-method fields come from it
+    run_demo(FLAGS.config, FLAGS.out_dir, FLAGS.methods, workers=FLAGS.workers, config_file=config_file)
 
 
 def run():

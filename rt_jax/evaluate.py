@@ -25,7 +25,7 @@ from typing import Any, Sequence
 from absl import flags
 from ml_collections import config_flags
 
-from rt_jax import decoding, formats
+from rt_jax import decoding, formats, methods
 from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 from rt_jax.teacher.store import RationaleStore
@@ -37,7 +37,6 @@ PREDICTIONS_DIR = "predictions"
 # What makes a run this run: a workdir holding a config that differs in one of these belongs to
 # another run (evaluation settings may change between calls).
 IDENTITY_FIELDS = ("task", "method", "student", "model_path", "seed", "num_rationales", "teacher", "template", "split")
-PROMPTING_METHODS = ("zs", "zs_cot", "fs_cot")
 
 
 # ---- the workdir ----------------------------------------------------------------------------
@@ -70,12 +69,9 @@ def claim_workdir(workdir: str | pathlib.Path, config) -> pathlib.Path:
 
 def teacher_summary(config) -> dict | None:
     """The teacher data a method trained on (None for methods without rationales)."""
-    method = config.method
-    if method in PROMPTING_METHODS or method == "ft":
+    source = methods.rationale_source(config.method, config.get("teacher_method", ""))
+    if source is None:
         return None
-    from rt_jax.data.pairs import rationale_source
-
-    source = rationale_source(method)
     return {
         "name": config.teacher,
         "cache_method": source.teacher_method,
@@ -131,16 +127,14 @@ def decode_config(config, max_new_tokens: int | None = None, **changes) -> decod
     return decoding.validate(dataclasses.replace(loop.decode_config(config), **changes))
 
 
-def _model_type(loaded) -> str:
-    return formats.ENCODER_DECODER if loaded.is_encoder_decoder else formats.DECODER
-
-
 def prompts_for(method: str, task: str, examples: Sequence[Any], loaded, data_dir) -> tuple[list[str], str | None]:
     """One prompt per example and the answer prefix to score with (not zs_cot: two steps)."""
-    if method == "fs_cot":
-        return [formats.fs_cot_prompt(task, ex.question, data_dir) for ex in examples], formats.answer_prefix(method)
-    kind = _model_type(loaded)
-    return [formats.format_example(method, kind, ex.question).prompt for ex in examples], formats.answer_prefix(method)
+    template = methods.template(method)
+    if template == "fs_cot":
+        return [formats.fs_cot_prompt(task, ex.question, data_dir) for ex in examples], formats.answer_prefix(template)
+    kind = formats.model_type(loaded.is_encoder_decoder)
+    prompts = [formats.format_example(template, kind, ex.question).prompt for ex in examples]
+    return prompts, formats.answer_prefix(template)
 
 
 def evaluate_method(

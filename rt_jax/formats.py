@@ -1,5 +1,6 @@
-"""Prompt and target templates of every method of the paper, for decoder-only and
-encoder-decoder students, with the answer prefix each template is scored with.
+"""Prompt and target templates of the paper's methods, for decoder-only and encoder-decoder
+students, with the answer prefix each template is scored with. Which template a method uses is
+rt_jax.methods' (`methods.parse("ft_cot").template == "ft_cot_token"`).
 
 The strings follow reasoning-teacher's `data/format.py` (open-source students) and Kojima et
 al.'s `main.py` (Zero-shot-CoT). Question, answer and rationale are stripped first, as the
@@ -7,16 +8,15 @@ original does. Targets carry no end marker: decoder students learn to stop at EO
 tokenization step appends (T5 tokenizers append it themselves); the OpenAI fine-tuning path of
 the original ends targets with " END" (`STOP_PHRASE`) and stops generation there.
 
-    fmt = format_example("ft_cot", DECODER, question="2+3?", answer="5", rationale="2+3=5.")
+    fmt = format_example("ft_cot_token", DECODER, question="2+3?", answer="5", rationale="2+3=5.")
     fmt.prompt == "2+3? ###";  fmt.target == " 2+3=5. --> 5"
-    score(task, completion, gold, answer_prefix=answer_prefix("ft_cot"))
+    score(task, completion, gold, answer_prefix=answer_prefix("ft_cot_token"))
 """
 
 import dataclasses
 import functools
 import json
 import pathlib
-import re
 
 from rt_jax.errors import UserError
 from rt_jax.tasks.registry import task_info
@@ -33,7 +33,8 @@ FS_COT_ANSWER_PREFIX = "The answer is"
 
 
 MT_LABEL, MT_RATIONALE = "mt_label", "mt_rationale"  # multi-task templates (methods `*_mt`)
-MT_SUFFIX = "_mt"
+# Prompted with their own functions (zs_cot_*_prompt, fs_cot_prompt), not format_example.
+PROMPTING_TEMPLATES = ("zs_cot", "fs_cot")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,9 +80,6 @@ TEMPLATES: dict[str, Template] = {
     ]
 }
 
-# Paper method names -> template (diverse reasoning `ft_cot_t70_<D>aug` uses ft_cot's).
-METHOD_TEMPLATES = {"zs": "zs", "zs_cot": "zs_cot", "fs_cot": "fs_cot", "ft": "ft_token", "ft_cot": "ft_cot_token"}
-
 
 @dataclasses.dataclass(frozen=True)
 class Formatted:
@@ -89,44 +87,26 @@ class Formatted:
     target: str | None
 
 
-_DIVERSE_METHOD = re.compile(r"ft_cot_t70_([1-9]\d*)aug")
-
-
-def diverse_degree(method: str) -> int | None:
-    """D of a diverse-reasoning method `ft_cot_t70_{D}aug` (D >= 1); None for every other name."""
-    m = _DIVERSE_METHOD.fullmatch(method)
-    return int(m.group(1)) if m else None
-
-
-def template_name(method: str) -> str:
-    """The template of a paper method (`ft_cot_t70_8aug` -> `ft_cot_token`) or a template name."""
-    if method in METHOD_TEMPLATES:
-        return METHOD_TEMPLATES[method]
-    if is_multitask(method):  # evaluated on direct answers
-        return MT_LABEL
-    if diverse_degree(method) is not None:
-        return "ft_cot_token"
-    if method in TEMPLATES or method in ("zs_cot", "fs_cot"):
-        return method
-    known = sorted(set(METHOD_TEMPLATES) | set(TEMPLATES))
-    raise UserError(
-        f"unknown method or template {method!r}; expected one of {', '.join(known)} or ft_cot_t70_<D>aug, "
-        "each CoT method also as <method>_mt (multi-task)"
-    )
-
-
-def is_multitask(method: str) -> bool:
-    """`ft_cot_mt` / `ft_cot_t70_<D>aug_mt`: Fine-tune-CoT data trained as label + rationale tasks."""
-    base = method[: -len(MT_SUFFIX)] if method.endswith(MT_SUFFIX) else None
-    return base == "ft_cot" or (base is not None and diverse_degree(base) is not None)
-
-
-def answer_prefix(method: str) -> str | None:
-    """What `score(..., answer_prefix=...)` looks for after this method's completions."""
-    name = template_name(method)
-    if name == "fs_cot":
+def answer_prefix(template: str) -> str | None:
+    """What `score(..., answer_prefix=...)` looks for after completions of this template."""
+    if template == "fs_cot":
         return FS_COT_ANSWER_PREFIX
-    return TEMPLATES[name].answer_prefix if name in TEMPLATES else None
+    if template == "zs_cot":
+        return None
+    return _template(template).answer_prefix
+
+
+def _template(name: str) -> Template:
+    try:
+        return TEMPLATES[name]
+    except (KeyError, TypeError):
+        known = ", ".join(list(TEMPLATES) + list(PROMPTING_TEMPLATES))
+        raise UserError(f"unknown template {name!r}; expected one of {known}") from None
+
+
+def model_type(is_encoder_decoder: bool) -> str:
+    """The template form of a student: ENCODER_DECODER or DECODER."""
+    return ENCODER_DECODER if is_encoder_decoder else DECODER
 
 
 def _check_model_type(model_type: str) -> None:
@@ -135,7 +115,7 @@ def _check_model_type(model_type: str) -> None:
 
 
 def format_example(
-    method: str,
+    template: str,
     model_type: str,
     question: str,
     answer: str | None = None,
@@ -143,22 +123,22 @@ def format_example(
     *,
     stop_phrase: bool = False,
 ) -> Formatted:
-    """Prompt (and target, when an answer is given) of a zs / ft / ft_cot style template.
-    Zero-shot-CoT and Few-shot-CoT prompts: `zs_cot_*_prompt`, `fs_cot_prompt`."""
+    """Prompt (and target, when an answer is given) of a zs / ft / ft_cot style template (a
+    method's is rt_jax.methods'). Zero-shot-CoT and Few-shot-CoT prompts: `zs_cot_*_prompt`,
+    `fs_cot_prompt`."""
     _check_model_type(model_type)
-    name = template_name(method)
-    if name not in TEMPLATES:
+    if template in PROMPTING_TEMPLATES:
         raise UserError(
-            f"method {method!r} is prompted with zs_cot_reasoning_prompt / zs_cot_answer_prompt / "
+            f"template {template!r} is prompted with zs_cot_reasoning_prompt / zs_cot_answer_prompt / "
             "fs_cot_prompt, not format_example"
         )
-    formats = getattr(TEMPLATES[name], model_type)
+    formats = getattr(_template(template), model_type)
     if formats is None:
-        raise UserError(f"template {name} has no {model_type} form; expected a {DECODER} student")
+        raise UserError(f"template {template} has no {model_type} form; expected a {DECODER} student")
     prompt_format, target_format = formats
     fields = {"question": question.strip(), "answer": (answer or "").strip(), "rationale": (rationale or "").strip()}
     if "{rationale}" in (target_format or "") and answer is not None and rationale is None:
-        raise UserError(f"template {name} needs a rationale for its target")
+        raise UserError(f"template {template} needs a rationale for its target")
     target = None
     if answer is not None and target_format is not None:
         target = target_format.format(**fields) + (" " + STOP_PHRASE if stop_phrase else "")

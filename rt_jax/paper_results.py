@@ -14,7 +14,7 @@ import functools
 import importlib.resources
 import re
 
-from rt_jax.formats import diverse_degree
+from rt_jax import methods
 
 # rt_jax student name -> (family in the CSV, size label in the paper).
 STUDENT_SIZES = {
@@ -74,7 +74,7 @@ def _index() -> dict[tuple[str, str, str, str], float | None]:
 
 def paper_method(method: str, task: str) -> str | None:
     """The CSV's method name for an rt_jax method on `task`; None if the paper has no such run."""
-    d = diverse_degree(method)
+    d = methods.degree(method)
     if d is None:
         return method
     return "ft_cot_diverse" if d == PAPER_DIVERSE_D.get(task, DEFAULT_PAPER_DIVERSE_D) else None

@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 from absl import flags
 
-from rt_jax import formats, paper_results
+from rt_jax import methods, paper_results
 from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
@@ -95,7 +95,7 @@ def aggregate(results: Sequence[dict], metric: str = "best") -> dict[Key, Cell]:
 
 
 def method_rank(method: str) -> tuple:
-    d = formats.diverse_degree(method)
+    d = methods.degree(method)
     if d is not None:
         return (len(METHOD_ORDER), d, method)
     return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER) + 1, 0, method)
@@ -190,7 +190,7 @@ def degree_series(cells: dict[Key, Cell]) -> dict[tuple[str, str], list[tuple[in
     """(student, task) -> [(D, accuracy)] sorted by D, over the diverse-reasoning runs."""
     series = collections.defaultdict(list)
     for (method, student, task), cell in cells.items():
-        d = formats.diverse_degree(method)
+        d = methods.degree(method)
         if d is not None:
             series[(student, task)].append((d, cell.accuracy))
     return {k: sorted(v) for k, v in sorted(series.items())}

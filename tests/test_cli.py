@@ -17,7 +17,7 @@ def test_missing_config_file_is_one_line(tmp_path):
 
 
 def test_train_default_config_is_found_outside_the_repository(tmp_path):
-    # The default is the repository's configs/base.py: its override is type-checked, so it loaded.
+    # The default is the packaged base config: its override is type-checked, so it loaded.
     out = run_in(tmp_path, "rt_jax.train", f"--workdir={tmp_path / 'w'}", "--config.train.num_epochs=abc")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "--config.train.num_epochs=abc" in out.stderr and "No such file" not in out.stderr

@@ -8,39 +8,45 @@ import pytest
 from rt_jax import formats
 from rt_jax.errors import UserError
 from rt_jax.formats import DECODER, ENCODER_DECODER, format_example
+from rt_jax.methods import template
 from rt_jax.tasks import TASK_INFO, load_dataset, score
 
 
 def test_fine_tune_cot_token_template_as_the_original():
-    dec = format_example("ft_cot", DECODER, " Q? ", answer=" 5 ", rationale=" 2+3=5. ")
+    dec = format_example(template("ft_cot"), DECODER, " Q? ", answer=" 5 ", rationale=" 2+3=5. ")
     assert (dec.prompt, dec.target) == ("Q? ###", " 2+3=5. --> 5")
-    enc = format_example("ft_cot_t70_8aug", ENCODER_DECODER, "Q?", answer="5", rationale="2+3=5.")
+    enc = format_example(template("ft_cot_t70_8aug"), ENCODER_DECODER, "Q?", answer="5", rationale="2+3=5.")
     assert (enc.prompt, enc.target) == ("Q?", "2+3=5. --> 5")
-    assert format_example("ft_cot", DECODER, "Q?", "5", "r", stop_phrase=True).target == " r --> 5 END"
-    assert formats.answer_prefix("ft_cot") == "-->" and formats.answer_prefix("ft_cot_t70_64aug") == "-->"
+    assert format_example(template("ft_cot"), DECODER, "Q?", "5", "r", stop_phrase=True).target == " r --> 5 END"
+    assert formats.answer_prefix(template("ft_cot")) == "-->"
+    assert formats.answer_prefix(template("ft_cot_t70_64aug")) == "-->"
 
 
 def test_other_templates_as_the_original():
-    assert format_example("ft", DECODER, "Q?", "5") == formats.Formatted("Q? ###", " 5")
-    assert format_example("ft", ENCODER_DECODER, "Q?", "5") == formats.Formatted("Q?", "5")
+    assert format_example(template("ft"), DECODER, "Q?", "5") == formats.Formatted("Q? ###", " 5")
+    assert format_example(template("ft"), ENCODER_DECODER, "Q?", "5") == formats.Formatted("Q?", "5")
     assert format_example("ft_natural", DECODER, "Q?", "5") == formats.Formatted("Q: Q?\n\nA:", " 5")
     assert format_example("zs", DECODER, "Q?") == formats.Formatted("Q: Q?\n\nA:", None)
     assert format_example("zs", ENCODER_DECODER, "Q?", "5") == formats.Formatted("question: Q?", None)
     natural = format_example("ft_cot_natural", DECODER, "Q?", "5", "r.")
     assert natural == formats.Formatted("Q: Q?\n\nA: Let's think step by step.\n\n", " r.\n\nTherefore the answer is 5")
-    assert formats.answer_prefix("ft") is None and formats.answer_prefix("zs") is None
-    assert formats.answer_prefix("fs_cot") == "The answer is"
+    assert formats.answer_prefix(template("ft")) is None and formats.answer_prefix(template("zs")) is None
+    assert formats.answer_prefix(template("fs_cot")) == "The answer is"
 
 
 def test_bad_requests_are_user_errors():
     with pytest.raises(UserError, match="unknown method or template 'ft_cat'"):
-        format_example("ft_cat", DECODER, "Q?")
+        template("ft_cat")
+    with pytest.raises(UserError, match="unknown template 'ft_cot'; expected one of zs, ft_token"):
+        format_example("ft_cot", DECODER, "Q?")  # a method name: its template is rt_jax.methods'
+    with pytest.raises(UserError, match="prompted with zs_cot_reasoning_prompt"):
+        format_example("zs_cot", DECODER, "Q?")
     with pytest.raises(UserError, match="unknown model type"):
         format_example("ft", "encoder", "Q?")
     with pytest.raises(UserError, match="no encoder_decoder form"):
         format_example("ft_cot_natural", ENCODER_DECODER, "Q?")
     with pytest.raises(UserError, match="needs a rationale"):
-        format_example("ft_cot", DECODER, "Q?", answer="5")
+        format_example("ft_cot_token", DECODER, "Q?", answer="5")
 
 
 def test_natural_template_scores_its_own_target():
@@ -92,19 +98,4 @@ def test_multitask_methods_are_prompted_for_direct_answers(data_dir):
     assert not score("multiarith", f" {wrong} then {gold}", gold, answer_prefix=prefix).correct
     for bad in ("ft_mt", "zs_cot_mt", "ft_cot_t70_aug_mt"):
         with pytest.raises(UserError, match="unknown method"):
-            formats.template_name(bad)
-
-
-def test_diverse_degree_is_the_one_parser_of_method_names():
-    from configs import methods
-    from rt_jax import paper_results
-    from rt_jax.data import pairs
-
-    assert [formats.diverse_degree(m) for m in ("ft_cot_t70_1aug", "ft_cot_t70_64aug")] == [1, 64]
-    for name in ("ft_cot", "ft_cot_t70_0aug", "ft_cot_t70_aug", "ft_cot_t70_8aug_mt", "xft_cot_t70_8aug"):
-        assert formats.diverse_degree(name) is None, name
-    assert methods.degree("ft_cot_t70_128aug") is None  # beyond the cache's 64 samples
-    assert pairs.rationale_source("ft_cot_t70_8aug").num_rationales == 8
-    assert paper_results.paper_method("ft_cot_t70_8aug", "coin_flip") == "ft_cot_diverse"
-    assert formats.template_name("ft_cot_t70_8aug") == "ft_cot_token"
-    assert formats.is_multitask("ft_cot_t70_8aug_mt") and not formats.is_multitask("ft_cot_t70_0aug_mt")
+            template(bad)

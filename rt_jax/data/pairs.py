@@ -5,6 +5,8 @@
   kept only where the teacher's answer was correct.
 - `ft_cot_t70_<D>aug` (diverse reasoning): the first D temperature-0.7 samples (cache method
   `zs_cot_t70`), each correct one a separate pair.
+  (Which cache method and D a method reads is rt_jax.methods'; `teacher_method` replaces the
+  cache method, so another teacher temperature is a run setting.)
 - `<CoT method>_mt` (multi-task, Hsieh et al. 2023, "Distilling Step-by-Step"): the same
   rationales, each giving two pairs, `[label] question` -> answer and `[rationale] question` ->
   rationale; the student is evaluated on the label task alone (direct answers).
@@ -21,14 +23,11 @@ from typing import Sequence
 
 import numpy as np
 
-from rt_jax import formats
+from rt_jax import formats, methods
 from rt_jax.errors import UserError
 from rt_jax.tasks import load_dataset, load_split
 from rt_jax.teacher.select import select_rationales
 from rt_jax.teacher.store import RationaleStore
-
-GREEDY_TEACHER_METHOD = "zs_cot"
-DIVERSE_TEACHER_METHOD = "zs_cot_t70"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,36 +35,6 @@ class TrainingPair:
     sample_index: int
     prompt: str
     target: str
-
-
-@dataclasses.dataclass(frozen=True)
-class RationaleSource:
-    """Where a method's rationales come from in the teacher cache."""
-
-    teacher_method: str  # cache method: zs_cot (greedy) or zs_cot_t70 (temperature 0.7)
-    num_rationales: int  # D: completions considered per question (before the correctness filter)
-
-
-def rationale_source(method: str) -> RationaleSource | None:
-    """None for vanilla fine-tuning (`ft`); the cache method and D for the CoT methods (and
-    their multi-task forms `<method>_mt`)."""
-    if formats.is_multitask(method):
-        method = method[: -len(formats.MT_SUFFIX)]
-    if method == "ft":
-        return None
-    if method == "ft_cot":
-        return RationaleSource(GREEDY_TEACHER_METHOD, 1)
-    degree = formats.diverse_degree(method)
-    if degree is not None:
-        return RationaleSource(DIVERSE_TEACHER_METHOD, degree)
-    raise UserError(
-        f"--config.method={method!r}: expected ft, ft_cot or ft_cot_t70_<D>aug "
-        "(or ft_cot_mt / ft_cot_t70_<D>aug_mt) for training"
-    )
-
-
-def model_type(is_encoder_decoder: bool) -> str:
-    return formats.ENCODER_DECODER if is_encoder_decoder else formats.DECODER
 
 
 def split_validation(sample_indices: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -112,6 +81,7 @@ def build_training_pairs(
     is_encoder_decoder: bool,
     teacher_cache_dir: str | os.PathLike | None = None,
     teacher: str = "text-davinci-002",
+    teacher_method: str = "",
     sample_indices: Sequence[int] | None = None,
     split: str = "default",
     template: str | None = None,
@@ -120,7 +90,8 @@ def build_training_pairs(
 ) -> list[TrainingPair]:
     """Pairs of the training questions (`sample_indices`, default: the split's train part), in
     (question, completion_index) order. `template` overrides the method's rt_jax.formats template
-    (not for multi-task methods, whose two templates are fixed). `rationale_weight`: multi-task
+    (not for multi-task methods, whose two templates are fixed). `teacher_method`: the teacher-cache
+    method the rationales are read from (empty: the method's own). `rationale_weight`: multi-task
     methods only, the rationale task's weight (see `multitask_repeats`).
 
     Raises UserError when nothing is left to train on, naming the task, method and filter.
@@ -128,10 +99,16 @@ def build_training_pairs(
     dataset = load_dataset(task, data_dir)
     if sample_indices is None:
         sample_indices = load_split(task, data_dir, split).train
-    kind = model_type(is_encoder_decoder)
-    fmt_name = template or method
-    source = rationale_source(method)
-    multitask = formats.is_multitask(method)
+    kind = formats.model_type(is_encoder_decoder)
+    parsed = methods.find(method)
+    if parsed is None or parsed.is_prompting:
+        raise UserError(
+            f"--config.method={method!r}: expected ft, ft_cot or ft_cot_t70_<D>aug "
+            "(or ft_cot_mt / ft_cot_t70_<D>aug_mt) for training"
+        )
+    fmt_name = methods.template(template) if template else parsed.template
+    source = methods.rationale_source(method, teacher_method)
+    multitask = parsed.multitask
     if multitask and template:
         raise UserError(
             f"--config.template={template!r}: multi-task method {method} uses its own "

@@ -71,6 +71,7 @@ def build_training_data(
         is_encoder_decoder=is_encoder_decoder,
         teacher_cache_dir=config.teacher_cache_dir,
         teacher=config.teacher,
+        teacher_method=config.get("teacher_method", ""),
         sample_indices=train_indices,
         template=config.get("template") or None,
         rationale_weight=config.get("rationale_weight", 1.0),

@@ -75,7 +75,7 @@ def load_dataset(
 ) -> Dataset:
     """Builds the unified dataset of `task` from the raw files under `data_dir` (or the cache;
     with download=True, missing files are fetched from their public origin, verified)."""
-    info = task_info(task)
+    info = task_info(task, data_dir)
     located = []
     for part in info.parts:
         path = sources.locate(part.path, data_dir, cache_dir, download, fetch)

@@ -184,6 +184,11 @@ read_coin_flip = _read_examples
 read_last_letter_concatenation = _read_examples
 
 
+def read_question_answer_list(path: pathlib.Path) -> Rows:
+    """A JSON list of {question, answer}: the rows of a task written into a data_dir."""
+    return _map_rows(path, "{question: str, answer: str}", _question_answer)
+
+
 def _yes_or_no(ex) -> tuple[str, str]:
     scores = ex["target_scores"]
     if scores["Yes"] == scores["No"]:

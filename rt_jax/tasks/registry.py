@@ -1,7 +1,14 @@
 """The 12 tasks of the paper: their source files (parts, in dataset order), answer kind and
-Zero-shot-CoT answer trigger. Paper names everywhere a user sees them."""
+Zero-shot-CoT answer trigger. Paper names everywhere a user sees them.
+
+Beyond the paper's 12, a task written into a data_dir (the offline demo's `arith_small`,
+rt_jax.tasks.synthetic) describes itself in a task file, `<data_dir>/tasks/<task>.json`;
+`task_info(task, data_dir)` reads it, so any process given that data_dir knows the task."""
 
 import dataclasses
+import json
+import os
+import pathlib
 from typing import Callable
 
 from rt_jax.errors import UserError
@@ -119,17 +126,55 @@ TASK_INFO: dict[str, TaskInfo] = {info.key: info for info in _INFOS}
 TASKS: tuple[str, ...] = tuple(TASK_INFO)
 
 
-def task_info(task: str) -> TaskInfo:
-    """The registry entry of `task`; a UserError naming the known keys otherwise."""
+ANSWER_KINDS = ("float", "integer", "choice", "yes_no", "letters")
+
+
+def task_file(task: str, data_dir: str | os.PathLike) -> pathlib.Path:
+    """Where a task written into `data_dir` describes itself."""
+    return pathlib.Path(data_dir) / "tasks" / f"{task}.json"
+
+
+def task_file_text(info: TaskInfo) -> str:
+    """The task file of a one-part task whose rows are a JSON list of {question, answer}
+    (readers.read_question_answer_list), its path relative to the data_dir."""
+    (part,) = info.parts
+    fields = {"data_file": part.path, "rows": part.rows, "answer_kind": info.answer_kind, "trigger": info.trigger}
+    return json.dumps({**fields, "choices": info.choices} if info.choices else fields, indent=1) + "\n"
+
+
+def _read_task_file(task: str, data_dir: str | os.PathLike) -> TaskInfo:
+    path = task_file(task, data_dir)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e}); expected a task file written by rt_jax") from None
+    expected = {"data_file": str, "rows": int, "answer_kind": str, "trigger": str}
+    for key, kind in expected.items():
+        if not isinstance(d, dict) or not isinstance(d.get(key), kind):
+            raise UserError(f"{path}: field {key!r} missing or not a {kind.__name__}; expected {sorted(expected)}")
+    if d["answer_kind"] not in ANSWER_KINDS:
+        raise UserError(f"{path}: answer_kind {d['answer_kind']!r}; expected one of {', '.join(ANSWER_KINDS)}")
+    if not (pathlib.Path(data_dir) / d["data_file"]).is_file():
+        raise UserError(f"{path}: its data_file {pathlib.Path(data_dir) / d['data_file']} is missing")
+    part = Part(d["data_file"], d["rows"], readers.read_question_answer_list)
+    return TaskInfo(task, (part,), d["answer_kind"], d["trigger"], kojima_log="", choices=str(d.get("choices", "")))
+
+
+def task_info(task: str, data_dir: str | os.PathLike | None = None) -> TaskInfo:
+    """The registry entry of `task`: a paper task, or a task written into `data_dir` (read from
+    its task file on every call with a data_dir, and remembered for calls without one). A
+    UserError naming the known tasks otherwise."""
+    if task in TASKS:
+        return TASK_INFO[task]
+    if data_dir is not None and isinstance(task, str) and task:
+        path = task_file(task, data_dir)
+        if not path.is_file():
+            raise UserError(
+                f"unknown task {task!r}; expected one of: {', '.join(TASKS)}, or a task written into the "
+                f"data_dir ({path} not found; `python -m rt_jax.demo --out_dir=DIR` writes arith_small into DIR/data)"
+            )
+        TASK_INFO[task] = _read_task_file(task, data_dir)
     try:
         return TASK_INFO[task]
     except (KeyError, TypeError):
         raise UserError(f"unknown task {task!r}; expected one of: {', '.join(TASKS)}") from None
-
-
-def register_task(info: TaskInfo) -> None:
-    """Adds a task beyond the paper's 12 (the offline demo's synthetic `arith_small`), so that
-    load_dataset, load_split and score know it; TASKS stays the paper's 12."""
-    if info.key in TASKS:
-        raise ValueError(f"{info.key!r} is a paper task; it cannot be replaced")
-    TASK_INFO[info.key] = info

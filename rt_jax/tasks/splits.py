@@ -50,7 +50,7 @@ def load_split(
 ) -> Split:
     """The split `name` of `task` (`splits/<task>__<name>.json`), checked: sorted, disjoint,
     every index in [0, dataset size)."""
-    size = task_info(task).size
+    size = task_info(task, data_dir).size
     filename = f"{task}__{name}.json"
     downloadable = download and filename in sources.SPLIT_SHA256
     path = sources.locate("splits/" + filename, data_dir, cache_dir, downloadable, fetch)

@@ -1,4 +1,4 @@
-"""`python -m rt_jax.train --config=configs/base.py --workdir=DIR [--config.train.batch_size=16 ...]`
+"""`python -m rt_jax.train --config=paper:multiarith,ft_cot,gpt2 --workdir=DIR [--config.train.batch_size=16 ...]`
 
 Fine-tunes a student: batches from the task (and the teacher cache for Fine-tune-CoT), sharded
 train steps over all devices, orbax checkpoints, per-epoch accuracy in DIR/results.json.
@@ -7,18 +7,18 @@ Running the same command again resumes from the latest checkpoint in DIR. Multi-
 the same command on every host."""
 
 import logging
-import pathlib
 from typing import Sequence
 
 from absl import flags
 from ml_collections import config_flags
 
+from rt_jax import configs
 from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
-# The repository's configs/base.py, wherever the command runs from.
-_BASE_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "base.py"
-_CONFIG = config_flags.DEFINE_config_file("config", str(_BASE_CONFIG), "Run config (ml_collections file).")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", str(configs.path("base")), "Run config: a file, or packaged: paper:<task>,<method>,<student>."
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: config snapshot, checkpoints, logs, results.json.")
 _COMPILATION_CACHE = flags.DEFINE_string(
     "compilation_cache_dir", "", "Persistent XLA compilation cache (repeated runs skip compiling)."

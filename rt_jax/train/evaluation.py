@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import jax
 
-from rt_jax import decoding, formats
+from rt_jax import decoding, formats, methods
 from rt_jax.errors import UserError
 from rt_jax.tasks import score
 from rt_jax.teacher.record import Record
@@ -158,15 +158,15 @@ def evaluate(
     split from rt_jax.data.pairs.split_validation) prompted with `template` (a method or
     rt_jax.formats template name, e.g. "ft_cot"), scored with that template's answer prefix.
     Returns {"accuracy" (percent), "num_test", "num_correct", "predictions_path"}."""
-    kind = formats.ENCODER_DECODER if loaded_like.is_encoder_decoder else formats.DECODER
-    prompts = [formats.format_example(template, kind, ex.question).prompt for ex in examples]
+    kind = formats.model_type(loaded_like.is_encoder_decoder)
+    prompts = [formats.format_example(methods.template(template), kind, ex.question).prompt for ex in examples]
     return evaluate_prompts(
         loaded_like,
         params,
         task,
         examples,
         prompts,
-        formats.answer_prefix(template),
+        formats.answer_prefix(methods.template(template)),
         decode_config,
         out_dir,
         epoch,

@@ -77,20 +77,11 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> set[str]:
 
 # ------------------------------------------------------------------ task, student and data
 def ensure_task(config) -> None:
-    """Checks config.task before any work. The demo's synthetic task (`arith_small`) is a task of
-    rt_jax.tasks only once registered: a fresh process registers it from the files the demo
-    wrote into config.data_dir, so the train command accepts every task its configs can name."""
-    from rt_jax.tasks import registry, synthetic
+    """Checks config.task before any work: a paper task, or one written into config.data_dir
+    (the demo's `arith_small`); a UserError naming the known tasks otherwise."""
+    from rt_jax.tasks import registry
 
-    if config.task == synthetic.TASK_NAME and config.task not in registry.TASK_INFO:
-        path = synthetic.data_path(config.data_dir)
-        if not path.exists():
-            raise UserError(
-                f"--config.task={config.task}: {path} not found; `python -m rt_jax.demo "
-                f"--out_dir=DIR` writes this synthetic task, then use --config.data_dir=DIR/data"
-            )
-        synthetic.register(len(json.loads(path.read_text(encoding="utf-8"))))
-    registry.task_info(config.task)  # a UserError naming the known tasks
+    registry.task_info(config.task, config.data_dir)
 
 
 def load_student(config):
@@ -166,11 +157,11 @@ def default_evaluate(config, loaded, params, workdir: epath.Path, epoch: int, me
 def training_data_summary(config, data) -> dict:
     """The data a run trains on: teacher rationales (which teacher, cache method, D, cache, how
     many were used after the correctness filter) or gold answers only (`ft`)."""
-    from rt_jax.data.pairs import rationale_source
+    from rt_jax import methods
 
     pairs = getattr(data, "pairs", None)  # tests may hand in batches without their pairs
     used = {} if pairs is None else {"examples": len(pairs), "questions": len({p.sample_index for p in pairs})}
-    source = rationale_source(config.method)
+    source = methods.rationale_source(config.method, config.get("teacher_method", ""))
     teacher = (
         None
         if source is None

@@ -2,7 +2,7 @@
 
 import pytest
 
-from configs.base import get_config
+from rt_jax.configs.base import get_config
 from rt_jax.data.batching import BatchIterator, token_slots
 from rt_jax.data.pipeline import build_training_data
 from rt_jax.models import ByteTokenizer

@@ -1,30 +1,21 @@
-"""configs/: every method and student of the paper resolves; bad input gives one line."""
+"""rt_jax/configs: every method and student of the paper resolves; config-file flags take a
+path, a packaged short name or the old repository path; bad input gives one line."""
 
-import importlib.util
 import pathlib
 import subprocess
 import sys
 
 import pytest
 
-from rt_jax import paper_results
-from rt_jax.data.pairs import rationale_source
+from rt_jax import configs, paper_results
+from rt_jax.configs import base, paper, students
+from rt_jax.configs import demo as demo_config
 from rt_jax.errors import UserError
+from rt_jax.methods import rationale_source
 from rt_jax.models.registry import STUDENTS
 from rt_jax.tasks import TASKS
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def load_config_file(name):
-    spec = importlib.util.spec_from_file_location(f"test_config_{name}", REPO_ROOT / "configs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-paper = load_config_file("paper")
-base = load_config_file("base")
 
 
 @pytest.mark.parametrize(
@@ -65,10 +56,11 @@ def test_multitask_methods_decode_answers_only():
 
 
 def test_every_student_and_task_resolves():
-    students = load_config_file("students").OVERRIDES
-    assert set(students) == set(paper_results.STUDENT_SIZES) == set(STUDENTS)  # models and report know each one
+    assert (
+        set(students.OVERRIDES) == set(paper_results.STUDENT_SIZES) == set(STUDENTS)
+    )  # models and report know each one
     for task in TASKS:
-        for student in students:
+        for student in students.OVERRIDES:
             c = paper.get_config(f"task={task},method=ft_cot_t70_8aug,student={student},seed=2")
             assert (c.task, c.student, c.seed, c.num_rationales) == (task, student, 2, 8)
     big = paper.get_config("multiarith,ft,flan-t5-xl")
@@ -122,13 +114,13 @@ run_main(main)
 def test_command_line_config_errors(tmp_path, flags, expected):
     app = tmp_path / "app.py"
     app.write_text(APP)
-    out = subprocess.run([sys.executable, str(app), *flags], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, str(app), *flags], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected), out.stderr
     ok = subprocess.run(
         [sys.executable, str(app), "--config=configs/paper.py:multiarith", "--config.train.batch_size=16"],
-        cwd=REPO_ROOT,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
@@ -136,8 +128,48 @@ def test_command_line_config_errors(tmp_path, flags, expected):
     assert ok.returncode == 0 and ok.stdout.strip() == "batch 16"
 
 
+def test_config_files_by_path_short_name_or_old_path(tmp_path):
+    """Every spelling of a config-file flag reaches the same file: the packaged short name, the
+    old repository path (when no such file is relative to the working directory), any path; a
+    file relative to the working directory wins over the packaged one."""
+    packaged = str(configs.DIR / "paper.py")
+    assert configs.resolve("paper:multiarith,ft,gpt2") == f"{packaged}:multiarith,ft,gpt2"
+    assert configs.resolve("configs/paper.py:multiarith") == f"{packaged}:multiarith"
+    assert configs.resolve("paper.py") == packaged
+    assert configs.resolve("sweeps/paper") == str(configs.DIR / "sweeps" / "paper.py")
+    assert configs.resolve(f"{packaged}:x") == f"{packaged}:x"
+    assert configs.names() == ["base", "demo", "paper", "sweeps/diverse_reasoning", "sweeps/paper"]
+    assert configs.load("paper:svamp,ft,gpt2").to_dict() == paper.get_config("svamp,ft,gpt2").to_dict()
+    with pytest.raises(UserError) as e:
+        configs.resolve("papr:multiarith", "config")
+    assert str(e.value) == (
+        "--config=papr:multiarith: 'papr' is neither a file nor a packaged config; "
+        "expected a path or one of base, demo, paper, sweeps/diverse_reasoning, sweeps/paper"
+    )
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    local = tmp_path / "configs" / "paper.py"  # a file of that name relative to the working directory
+    local.parent.mkdir()
+    local.write_text(
+        "from rt_jax.configs import paper\n\ndef get_config(arg):\n"
+        "    c = paper.get_config(arg)\n    c.train.batch_size = 3\n    return c\n"
+    )
+
+    def batch(*flags):
+        out = subprocess.run(
+            [sys.executable, str(app), *flags], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert batch("--config=configs/paper.py:multiarith") == "batch 3"
+    assert batch("--config=paper:multiarith") == "batch 8"
+    assert batch("--config", "paper:multiarith") == "batch 8"
+    assert batch(f"--config={local}:multiarith", "--config.train.batch_size=5") == "batch 5"
+
+
 def test_demo_config():
-    demo = load_config_file("demo")
+    demo = demo_config
     c = demo.get_config("ft_cot_t70_4aug")
     assert (c.task, c.method, c.num_rationales, c.train.batch_size, c.train.learning_rate) == (
         "arith_small",
@@ -148,5 +180,9 @@ def test_demo_config():
     )
     assert demo.get_config("ft").eval.max_new_tokens < c.eval.max_new_tokens  # answers only vs rationales
     assert c.demo.position_embedding == "rotary"
-    with pytest.raises(UserError, match="configs/demo.py:zs_cot: unknown demo method; expected one of zs, ft, ft_cot"):
-        demo.get_config("zs_cot")
+    for bad in ("zs_cot", "ft_cot_mt", "sft"):
+        with pytest.raises(UserError) as e:
+            demo.get_config(bad)
+        assert str(e.value) == (
+            f"--config=demo:{bad}: unknown demo method {bad!r}; expected zs, ft, ft_cot or ft_cot_t70_<D>aug"
+        )

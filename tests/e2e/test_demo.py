@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from rt_jax import demo
+from rt_jax import configs, demo
 from rt_jax.tasks import load_dataset, load_split, score
 from rt_jax.teacher.store import RationaleStore
 
 
 def toy_config():
-    c = demo.load_demo_config()
+    c = configs.load("demo")
     c.demo.num_train, c.demo.num_test, c.demo.steps, c.demo.n_embd = 24, 8, 3, 32
     c.train.batch_size, c.eval.batch_size = 8, 8
     return c
@@ -83,8 +83,70 @@ def test_demo_bad_methods(tmp_path):
     )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "error: --methods: unknown ['sft']; expected zs, ft, ft_cot or ft_cot_t70_<D>aug"
+        "error: --methods: unknown demo method 'sft'; expected zs, ft, ft_cot or ft_cot_t70_<D>aug"
     ]
+    assert not any(tmp_path.iterdir())  # refused before writing anything
+
+
+TOY_FLAGS = [
+    "--config.demo.num_train=8",
+    "--config.demo.num_test=4",
+    "--config.demo.n_embd=32",
+    "--config.eval.batch_size=4",
+    "--workers=1",
+]
+
+
+def run_demo_command(*flags, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "rt_jax.demo", *flags], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+def test_demo_honours_a_config_file(tmp_path):
+    """--config=<a copy of demo.py> with a change: the runs use the copy's per-method fields."""
+    copy = tmp_path / "my_demo.py"
+    text = (configs.DIR / "demo.py").read_text()
+    assert "e.max_new_tokens = 80 if m.rationale_source else 8" in text
+    copy.write_text(text.replace("e.max_new_tokens = 80 if m.rationale_source else 8", "e.max_new_tokens = 3"))
+    out = run_demo_command(f"--config={copy}", f"--out_dir={tmp_path / 'out'}", "--methods=zs", *TOY_FLAGS)
+    assert out.returncode == 0, out.stderr[-2000:]
+    snapshot = json.loads((tmp_path / "out" / "runs" / "zs" / "config.json").read_text())
+    assert snapshot["eval"]["max_new_tokens"] == 3 and snapshot["demo"]["num_test"] == 4
+    (shard,) = RationaleStore(tmp_path / "out" / "runs" / "zs" / "predictions").shards()
+    records = RationaleStore(tmp_path / "out" / "runs" / "zs" / "predictions").read(*shard)
+    assert len(records) == 4 and all(len(r.reasoning_completion.encode()) <= 3 for r in records)  # 3 byte tokens
+    assert "| Zero-shot | 0 |" in (tmp_path / "out" / "demo_results.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        (
+            "from rt_jax.configs import demo\n\ndef get_config():\n    return demo.get_config()\n",
+            "get_config('zs') failed (TypeError: get_config() takes 0 positional arguments but 1 was given); "
+            "expected a demo config like rt_jax/configs/demo.py",
+        ),
+        (
+            "from rt_jax.configs import paper\n\ndef get_config(arg=None):\n    return paper.get_config()\n",
+            "the demo runs task arith_small, not 'multiarith'",
+        ),
+        (
+            "from rt_jax.configs import demo\n\ndef get_config(m=None):\n"
+            "    c = demo.get_config(m)\n    del c.demo['n_head']\n    return c\n",
+            "no field demo.n_head; expected every field of rt_jax/configs/demo.py",
+        ),
+    ],
+)
+def test_demo_refuses_a_bad_config_file_before_writing(tmp_path, body, message):
+    bad = tmp_path / "bad_demo.py"
+    bad.write_text(body)
+    out = run_demo_command(f"--config={bad}", f"--out_dir={tmp_path / 'out'}", "--methods=zs,ft")
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [f"error: --config={bad}: {message}"]
+    assert not (tmp_path / "out").exists()
+    missing = run_demo_command(f"--config={tmp_path / 'none.py'}", f"--out_dir={tmp_path / 'out'}")
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert "none.py" in missing.stderr and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

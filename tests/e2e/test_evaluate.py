@@ -1,25 +1,19 @@
 """python -m rt_jax.evaluate: prompting baselines and self-consistency on tiny students, the
 accuracy re-derived from the saved predictions with the real dataset's gold answers."""
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
-from rt_jax import evaluate, formats
+from rt_jax import evaluate, formats, methods
+from rt_jax.configs import paper
 from rt_jax.errors import UserError
 from rt_jax.tasks import load_dataset, load_split, score, task_info
 from rt_jax.teacher.store import RationaleStore
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 
 def paper_config(arg, model_dir, data_dir):
-    spec = importlib.util.spec_from_file_location("paper_config", REPO_ROOT / "configs" / "paper.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    c = module.get_config(arg)
+    c = paper.get_config(arg)
     c.model_path, c.data_dir = str(model_dir), str(data_dir)
     c.eval.batch_size = 4
     return c
@@ -63,7 +57,7 @@ def test_prompting_methods(method, model, request, data_dir, tmp_path):
             "multiarith",
             rec.reasoning_completion,
             dataset[rec.sample_index].answer,
-            answer_prefix=formats.answer_prefix(method) if method != "zs_cot" else None,
+            answer_prefix=formats.answer_prefix(methods.template(method)) if method != "zs_cot" else None,
         )
         assert rec.correct == s.correct
         correct += s.correct

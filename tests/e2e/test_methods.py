@@ -3,7 +3,6 @@ the real teacher cache (Kojima et al.'s text-davinci-002 rationales, imported), 
 training loop, decoding and scoring; each run writes results.json. The prompting methods
 (zs, zs_cot, fs_cot) are covered in test_evaluate.py."""
 
-import importlib.util
 import json
 import pathlib
 import subprocess
@@ -11,7 +10,8 @@ import sys
 
 import pytest
 
-from rt_jax import formats
+from rt_jax import formats, methods
+from rt_jax.configs import paper
 from rt_jax.tasks import load_dataset, load_split, score
 from rt_jax.teacher.import_kojima import LOG_DIR, import_log
 from rt_jax.teacher.store import RationaleStore
@@ -40,10 +40,7 @@ def kojima_cache(tmp_path_factory, data_dir):
 
 
 def paper_config(arg, model_dir, data_dir, cache):
-    spec = importlib.util.spec_from_file_location("paper_config", REPO_ROOT / "configs" / "paper.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    c = module.get_config(arg)
+    c = paper.get_config(arg)
     c.model_path, c.data_dir, c.teacher_cache_dir = str(model_dir), str(data_dir), str(cache)
     c.train.num_epochs, c.train.batch_size, c.train.max_seq_len = 1, 16, 512
     c.eval.max_new_tokens, c.eval.batch_size = 12, 64
@@ -64,7 +61,7 @@ def check_run(workdir, method, data_dir, cache, student="gpt2"):
             "multiarith",
             r.reasoning_completion,
             dataset[r.sample_index].answer,
-            answer_prefix=formats.answer_prefix(method),
+            answer_prefix=formats.answer_prefix(methods.template(method)),
         ).correct
         for r in records
     )
@@ -103,13 +100,14 @@ def test_fine_tuning_methods(method, model, request, data_dir, kojima_cache, tmp
 
 @pytest.mark.slow
 def test_train_command_line(tiny_gpt2_dir, data_dir, kojima_cache, tmp_path):
-    """One command from the README: `python -m rt_jax.train --config=configs/paper.py:...`."""
+    """One command from the README: `python -m rt_jax.train --config=paper:...` (and the old
+    `configs/paper.py:...` spelling, from the repository root)."""
     out = subprocess.run(
         [
             sys.executable,
             "-m",
             "rt_jax.train",
-            "--config=configs/paper.py:multiarith,ft_cot,gpt2",
+            "--config=paper:multiarith,ft_cot,gpt2",
             f"--config.model_path={tiny_gpt2_dir}",
             f"--config.data_dir={data_dir}",
             f"--config.teacher_cache_dir={kojima_cache}",

@@ -70,7 +70,7 @@ def train_command(process_id, num_processes, local_devices, port, workdir, stude
         sys.executable,
         "-m",
         "rt_jax.train",
-        "--config=configs/paper.py:multiarith,ft,gpt2,0",
+        "--config=paper:multiarith,ft,gpt2,0",
         f"--config.data_dir={data_dir}",
         f"--config.model_path={student}",
         "--config.train.batch_size=8",

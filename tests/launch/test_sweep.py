@@ -11,18 +11,14 @@ import time
 
 import pytest
 from launch_helpers import REPO_ROOT, run_cli, starts, write_sweep_config
-from ml_collections import config_flags
 
-from configs import methods
 from launch import grid, run_state
-from rt_jax import paper_results
+from rt_jax import configs, methods, paper_results
 from rt_jax.errors import UserError
 
 
 def load_sweep(name):
-    return config_flags.config_flags._LoadConfigModule(  # noqa: SLF001 (the loader absl uses)
-        name, str(REPO_ROOT / "configs" / "sweeps" / f"{name}.py")
-    ).get_config()
+    return configs.load(f"sweeps/{name}")
 
 
 def test_paper_grid_is_exactly_the_papers_table():
@@ -68,7 +64,7 @@ def test_runs_have_stable_names_and_commands(tmp_path):
         sys.executable,
         "-m",
         "rt_jax.train",
-        "--config=configs/paper.py:multiarith,ft_cot_t70_1aug,gpt2,0",
+        "--config=paper:multiarith,ft_cot_t70_1aug,gpt2,0",
         "--workdir=/w/x",
         "--config.train.batch_size=16",
     ]
@@ -108,6 +104,27 @@ def test_bad_sweeps_exit_2_before_anything_starts(tmp_path):
     assert not (tmp_path / "root").exists()  # nothing started, nothing written
 
 
+def test_packaged_sweep_by_short_name(tmp_path):
+    """--sweep= takes a packaged sweep by name, from any working directory; its runs name the
+    packaged run config the same way."""
+    root = tmp_path / "root"
+    done = subprocess.run(
+        [sys.executable, "-m", "launch.sweep", "--sweep=sweeps/diverse_reasoning", f"--sweep.root={root}", "--dry_run"],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"sweep diverse_reasoning: 252 runs in {root}/runs")
+    assert "-m rt_jax.train --config=paper:multiarith,ft_cot_t70_1aug,gpt2,0 " in done.stdout
+    bad = run_cli("sweep", "--sweep=sweeps/nope", f"--sweep.root={root}", "--dry_run")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == ["error: --sweep: [Errno 2] No such file or directory: 'sweeps/nope'"]
+    assert not root.exists()
+
+
 def test_dry_run_dispatch_to_tpu_vms(tmp_path):
     config = write_sweep_config(tmp_path / "s.py", "gs://bucket/sweep", seeds=(0, 1), command=grid.DEFAULT_COMMAND)
     done = run_cli("sweep", f"--sweep={config}", "--tpu_vms=vm-a,vm-b", "--zone=us-central2-b", "--dry_run")
@@ -118,7 +135,7 @@ def test_dry_run_dispatch_to_tpu_vms(tmp_path):
     assert lines[2] == (
         "gcloud compute tpus tpu-vm ssh vm-a --zone=us-central2-b --worker=all "
         "'--command=cd rt_jax && python3 -m rt_jax.train "
-        "--config=configs/paper.py:multiarith,ft_cot,gpt2,0 "
+        "--config=paper:multiarith,ft_cot,gpt2,0 "
         "--workdir=gs://bucket/sweep/runs/multiarith__gpt2__ft_cot__seed0'"
     )
 

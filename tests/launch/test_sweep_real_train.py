@@ -82,7 +82,7 @@ def test_real_sweep_survives_a_kill_and_reports(tmp_path, data_dir):
         tmp_path / "sweep.py",
         root,
         command=grid.DEFAULT_COMMAND,
-        train_config=str(REPO_ROOT / "configs" / "paper.py"),
+        train_config="paper",  # the packaged config, by its short name
         tasks=TASKS,
         methods=("ft_cot_t70_{D}aug",),
         num_rationales=(1, 2),

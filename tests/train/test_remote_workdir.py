@@ -8,7 +8,7 @@ import os
 import pytest
 from tensorboardX.event_file_writer import event_pb2  # parse the uploaded event file
 
-from configs.base import get_config
+from rt_jax.configs.base import get_config
 from rt_jax.errors import UserError
 from rt_jax.train import checkpoint, loop, metrics, storage
 

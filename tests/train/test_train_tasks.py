@@ -1,14 +1,14 @@
-"""The train command accepts every task its configs accept: the paper's 12 (configs/paper.py)
-and the demo's synthetic `arith_small` (configs/demo.py), registered in a fresh process from the
-files the demo writes; unknown or missing tasks are one-line user errors."""
+"""The train command accepts every task its configs accept: the paper's 12 (paper config) and
+the demo's synthetic `arith_small` (demo config), known in a fresh process from the files the
+demo writes into its data_dir; unknown or missing tasks are one-line user errors."""
 
 import subprocess
 import sys
 
 import pytest
 
-from configs import demo as demo_config
-from configs import paper
+from rt_jax.configs import demo as demo_config
+from rt_jax.configs import paper
 from rt_jax.errors import UserError
 from rt_jax.tasks import TASKS, load_dataset, load_split, registry, synthetic
 from rt_jax.train import loop
@@ -24,14 +24,14 @@ def test_every_paper_task_is_accepted(data_dir):
         paper.validate("arith_small", "ft_cot", "gpt2")  # the demo's task has its own config
 
 
-def test_demo_task_is_registered_from_its_data_dir(tmp_path, monkeypatch):
+def test_demo_task_is_known_from_its_data_dir(tmp_path, monkeypatch):
     problems, train, test = synthetic.make_split(6, 4, seed=3)
     synthetic.write_task_files(tmp_path / "data", problems, train, test)
-    monkeypatch.delitem(registry.TASK_INFO, synthetic.TASK_NAME)  # as in a fresh process
+    monkeypatch.delitem(registry.TASK_INFO, synthetic.TASK_NAME, raising=False)  # as in a fresh process
     config = demo_config.get_config("ft_cot")
     config.data_dir = str(tmp_path / "data")
     with pytest.raises(UserError, match="unknown task 'arith_small'"):
-        load_split(config.task, config.data_dir)
+        registry.task_info(config.task)  # without its data_dir
     loop.ensure_task(config)
     dataset = load_dataset(config.task, config.data_dir)
     assert [ex.question for ex in dataset.select(list(range(10)))] == [p.question for p in problems]
@@ -42,7 +42,7 @@ def test_missing_demo_data_and_unknown_task_are_user_errors(tmp_path, monkeypatc
     monkeypatch.delitem(registry.TASK_INFO, synthetic.TASK_NAME, raising=False)
     config = demo_config.get_config("ft")
     config.data_dir = str(tmp_path / "nothing")
-    with pytest.raises(UserError, match=r"nothing/synthetic/arith_small.json not found; `python -m rt_jax.demo"):
+    with pytest.raises(UserError, match=r"nothing/tasks/arith_small.json not found; `python -m rt_jax.demo"):
         loop.ensure_task(config)
     config.task = "multiarith2"
     with pytest.raises(UserError, match="unknown task 'multiarith2'; expected one of: .*multiarith"):
@@ -56,7 +56,7 @@ def test_train_command_says_where_the_demo_data_is_missing(tmp_path):
             sys.executable,
             "-m",
             "rt_jax.train",
-            "--config=configs/demo.py:ft",
+            "--config=demo:ft",
             f"--config.data_dir={tmp_path / 'none'}",
             f"--workdir={tmp_path / 'run'}",
         ],

@@ -9,8 +9,8 @@ import jax
 import numpy as np
 from transformers import GPT2Config
 
-from configs.base import get_config
 from rt_jax import models
+from rt_jax.configs.base import get_config
 from rt_jax.data.batching import BatchIterator
 from rt_jax.train import checkpoint
 

@@ -6,7 +6,7 @@ Diverse reasoning uses D=64 on multiarith and svamp and D=8 on six other tasks; 
 no diverse entry for gsm8k, aqua and commonsense_qa (no teacher samples for their train sets),
 and no Few-shot-CoT prompt for tracking_shuffled_objects.
 
-  python -m launch.sweep --sweep=configs/sweeps/paper.py --sweep.root=gs://BUCKET/sweeps/paper
+  python -m launch.sweep --sweep=sweeps/paper --sweep.root=gs://BUCKET/sweeps/paper
 """
 
 import ml_collections
@@ -51,7 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "paper"
     c.root = "workdirs/sweeps/paper"  # gs://bucket/path on Cloud TPU
-    c.train_config = "configs/paper.py"  # run config: <file>:<task>,<method>,<student>,<seed>
+    c.train_config = "paper"  # run config (packaged name or file): <config>:<task>,<method>,<student>,<seed>
     c.max_attempts = 2
     c.parallel = 1
     c.tasks = TASKS

@@ -1,6 +1,6 @@
-"""One run of the paper's grid: `--config=configs/paper.py:<task>,<method>,<student>`.
+"""One run of the paper's grid: `--config=paper:<task>,<method>,<student>` (this file, packaged).
 
-    python -m rt_jax.train --config=configs/paper.py:multiarith,ft_cot_t70_8aug,gpt2-medium \\
+    python -m rt_jax.train --config=paper:multiarith,ft_cot_t70_8aug,gpt2-medium \\
         --config.teacher_cache_dir=cache --workdir=runs/multiarith-d8-gpt2m
 
 Keys are accepted too (`task=multiarith,method=ft,student=t5-base,seed=1`). Hyperparameters
@@ -8,15 +8,10 @@ come from base.py (shared), students.py (per student) and methods.py (per method
 order; `--config.x=y` flags override last.
 """
 
-import pathlib
-import sys
-
-_ROOT = str(pathlib.Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:  # config files are loaded by path; siblings are imported as `configs.*`
-    sys.path.insert(0, _ROOT)
-
-from configs import base, methods, students  # noqa: E402
-from rt_jax.errors import UserError  # noqa: E402
+from rt_jax import methods
+from rt_jax.configs import base, students
+from rt_jax.configs import methods as method_overrides
+from rt_jax.errors import UserError
 
 FIELDS = ("task", "method", "student", "seed")
 DEFAULTS = {"task": "multiarith", "method": "ft_cot", "student": "gpt2", "seed": "0"}
@@ -25,7 +20,7 @@ DEFAULTS = {"task": "multiarith", "method": "ft_cot", "student": "gpt2", "seed":
 def known_tasks() -> tuple[str, ...]:
     from rt_jax.tasks import TASKS
 
-    return tuple(TASKS)  # the demo's synthetic task has its own config, configs/demo.py
+    return tuple(TASKS)  # the demo's synthetic task has its own config, demo.py
 
 
 def parse_arg(arg: str | None) -> dict[str, str]:
@@ -35,12 +30,10 @@ def parse_arg(arg: str | None) -> dict[str, str]:
         key, sep, value = part.partition("=")
         if not sep:
             if i >= len(FIELDS):
-                raise UserError(f"--config=configs/paper.py:{arg}: too many values; expected {','.join(FIELDS)}")
+                raise UserError(f"--config=paper:{arg}: too many values; expected {','.join(FIELDS)}")
             key, value = FIELDS[i], part
         if key not in FIELDS:
-            raise UserError(
-                f"--config=configs/paper.py:{arg}: unknown key {key!r}; expected one of {', '.join(FIELDS)}"
-            )
+            raise UserError(f"--config=paper:{arg}: unknown key {key!r}; expected one of {', '.join(FIELDS)}")
         values[key] = value
     return values
 
@@ -48,8 +41,7 @@ def parse_arg(arg: str | None) -> dict[str, str]:
 def validate(task: str, method: str, student: str) -> None:
     if task not in known_tasks():
         raise UserError(f"unknown task {task!r}; expected one of: {', '.join(known_tasks())}")
-    if not methods.is_known(method):
-        raise UserError(f"unknown method {method!r}; expected one of: {', '.join(methods.NAMES)}")
+    methods.parse(method)  # a UserError listing the grammar
     if student not in students.OVERRIDES:
         raise UserError(f"unknown student {student!r}; expected one of: {', '.join(students.OVERRIDES)}")
 
@@ -71,9 +63,9 @@ def get_config(arg: str | None = None):
     try:
         seed = int(values["seed"])
     except ValueError:
-        raise UserError(f"--config=configs/paper.py:{arg}: seed {values['seed']!r} is not an integer") from None
+        raise UserError(f"--config=paper:{arg}: seed {values['seed']!r} is not an integer") from None
     c = base.get_config()
     c.task, c.method, c.student, c.seed = task, method, student, seed
     apply(c, students.OVERRIDES[student])
-    apply(c, methods.overrides(method))
+    apply(c, method_overrides.overrides(method))
     return c

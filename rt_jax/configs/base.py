@@ -1,8 +1,9 @@
 """Base config: every hyperparameter of a student fine-tuning run, with the paper's defaults.
 
 Open-source students in Fine-tune-CoT: AdamW, lr 3e-4 constant, batch 8, 20 epochs, greedy
-decoding, best test accuracy over the epochs reported. Other config files in configs/ start
-from `get_config()` and override fields; absl flags override again (`--config.train.batch_size=16`).
+decoding, best test accuracy over the epochs reported. Other config files in rt_jax/configs/
+start from `get_config()` and override fields; absl flags override again
+(`--config.train.batch_size=16`).
 """
 
 import ml_collections
@@ -17,7 +18,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.data_dir = "../shared/data"
     c.split = "default"  # splits/<task>__<split>.json
     c.teacher_cache_dir = ""
-    c.teacher = "text-davinci-002"
+    c.teacher = "text-davinci-002"  # teacher id: the cache's <teacher>/ directory
+    c.teacher_method = ""  # teacher-cache method read (e.g. zs_cot_t70); empty: the method's (rt_jax.methods)
     c.num_rationales = 1  # D: diverse reasoning samples per training question
     c.rationale_weight = 1.0  # multi-task methods (<CoT method>_mt): rationale task's weight vs the label task's
     c.template = ""  # rt_jax.formats template for training and evaluation; empty: the method's

@@ -10,35 +10,37 @@ for about 1000 steps of 32 examples (AdamW lr 2e-3, weight decay 0.1), greedy de
 ran 1500 steps; here that takes ~13 minutes on 2 idle cores, over the demo's 10-minute budget.
 """
 
-import pathlib
-import sys
+import ml_collections
 
-_ROOT = str(pathlib.Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-import ml_collections  # noqa: E402
-
-from configs import base, methods  # noqa: E402
+from rt_jax import methods
+from rt_jax.configs import base
+from rt_jax.errors import UserError
 
 METHODS = ("zs", "ft", "ft_cot", "ft_cot_t70_4aug")  # the demo's table, in order
+# The demo trains on its own teacher's rationales and prompts zero-shot only.
+_DEMO_METHODS = "zs, ft, ft_cot or ft_cot_t70_<D>aug"
+
+
+def check_method(method: str) -> methods.Method:
+    """The method, if the demo can run it; a UserError otherwise."""
+    m = methods.find(method)
+    if m is None or m.multitask or (m.is_prompting and m.name != "zs"):
+        raise UserError(f"unknown demo method {method!r}; expected {_DEMO_METHODS}")
+    return m
 
 
 def get_config(method: str | None = "ft_cot") -> ml_collections.ConfigDict:
     method = method or "ft_cot"
-    if not methods.is_known(method) or method in ("zs_cot", "fs_cot"):
-        from rt_jax.errors import UserError
-
-        raise UserError(
-            f"--config=configs/demo.py:{method}: unknown demo method; expected one of "
-            f"{', '.join(METHODS)} or ft_cot_t70_<D>aug"
-        )
+    try:
+        m = check_method(method)
+    except UserError as e:
+        raise UserError(f"--config=demo:{method}: {e}") from None
     c = base.get_config()
     c.task = "arith_small"
     c.method = method
     c.student = "byte-gpt2-2l"  # a from-scratch student; model_path points at its initial weights
     c.teacher = "rule-based"
-    c.num_rationales = methods.degree(method) or 1
+    c.num_rationales = m.rationale_source.num_rationales if m.rationale_source else 1
     c.seed = 0
 
     t = c.train
@@ -57,7 +59,7 @@ def get_config(method: str | None = "ft_cot") -> ml_collections.ConfigDict:
     e.every_epoch = False  # evaluate once, after the last epoch
     e.batch_size = 128
     # rationales of 2-3 steps with the answer take < 70 bytes; answers alone < 4
-    e.max_new_tokens = 8 if method in ("zs", "ft") else 80
+    e.max_new_tokens = 80 if m.rationale_source else 8
 
     d = c.demo = ml_collections.ConfigDict()
     d.num_train = 500
