@@ -109,6 +109,37 @@ def test_diverse_reasoning_takes_the_first_d_then_the_correct(data_dir, tmp_path
     assert [p.sample_index for p in eight] == [a, a, a, b]
 
 
+def test_teacher_method_selects_the_cache_method_read(data_dir, tmp_path):
+    """config.teacher_method (e.g. another temperature) replaces the method's cache method; D is
+    still the method's; a bad name is refused before any shard is read."""
+    train = load_split("multiarith", data_dir).train
+    store = RationaleStore(tmp_path)
+    for method, correct in (("zs_cot_t70", (True, True, True)), ("zs_cot_t100", (False, True, True))):
+        with store.writer("t", method, "multiarith") as w:
+            for c, ok in enumerate(correct):
+                w.append(_record(train[0], c, ok, method=method))
+
+    def rationales(method, teacher_method=""):
+        pairs = build_training_pairs(
+            "multiarith",
+            method,
+            data_dir=data_dir,
+            is_encoder_decoder=True,
+            teacher_cache_dir=tmp_path,
+            teacher="t",
+            teacher_method=teacher_method,
+        )
+        return [p.target.split(" -->")[0] for p in pairs]
+
+    assert rationales("ft_cot_t70_2aug") == ["r0.", "r1."]
+    assert rationales("ft_cot_t70_2aug", "zs_cot_t100") == ["r1."]  # its first 2, the correct ones
+    assert rationales("ft_cot_t70_3aug", "zs_cot_t100") == ["r1.", "r2."]
+    with pytest.raises(UserError, match=r"0 of 420 training questions .* t/zs_cot_t50"):
+        rationales("ft_cot", "zs_cot_t50")  # an empty shard: the error names what was read
+    with pytest.raises(UserError, match=r"--config.teacher_method='zs cot': "):
+        rationales("ft_cot", "zs cot")
+
+
 def test_empty_training_set_names_task_method_and_filter(data_dir, tmp_path):
     train = load_split("multiarith", data_dir).train
     with RationaleStore(tmp_path).writer("t", "zs_cot", "multiarith") as w:

@@ -134,6 +134,10 @@ def test_results_name_the_teacher_data_used(tmp_path):
     results = loop.write_results(config, tmp_path, [{"epoch": 0, "accuracy": 1.0}], 2.0, summary)
     assert json.loads((tmp_path / "results.json").read_text()) == results
     assert results["teacher"]["num_rationales"] == 4 and results["training_data"]["questions"] == 3
+    config.teacher_method = "zs_cot_t100"  # another temperature's samples, as a run setting
+    assert loop.training_data_summary(config, types.SimpleNamespace(pairs=pairs))["teacher"]["cache_method"] == (
+        "zs_cot_t100"
+    )
     config.method = "ft"  # vanilla fine-tuning uses no teacher, whatever the cache flag says
     assert loop.training_data_summary(config, types.SimpleNamespace(pairs=pairs[:2]))["teacher"] is None
 
