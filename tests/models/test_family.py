@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import transformers
+from model_refs import GPT2_SMALL, T5_SMALL
 from safetensors.numpy import load_file, save_file
 
 from rt_jax import models
@@ -180,39 +181,12 @@ def test_a_decoder_only_family_cannot_declare_right_padded_prompts(toy):
 # Small configs of every built-in family (a new family adds its own: the test below checks).
 SMALL = {
     "gpt2": [
-        (transformers.GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=2, n_head=2), {}),
-        (
-            transformers.GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=2, n_head=2, n_inner=24),
-            {"position_embedding": "rotary"},
-        ),
+        (transformers.GPT2Config(**GPT2_SMALL), {}),
+        (transformers.GPT2Config(**GPT2_SMALL, n_inner=24), {"position_embedding": "rotary"}),
     ],
     "t5": [
-        (
-            transformers.T5Config(
-                vocab_size=40,
-                d_model=16,
-                d_kv=4,
-                d_ff=20,
-                num_layers=1,
-                num_decoder_layers=2,
-                num_heads=2,
-                relative_attention_num_buckets=8,
-            ),
-            {},
-        ),
-        (
-            transformers.T5Config(
-                vocab_size=40,
-                d_model=16,
-                d_kv=4,
-                d_ff=20,
-                num_layers=2,
-                num_heads=2,
-                feed_forward_proj="gated-gelu",
-                tie_word_embeddings=False,
-            ),
-            {},
-        ),
+        (transformers.T5Config(**T5_SMALL), {}),  # v1.0: ReLU, tied head; 1 encoder + 2 decoder layers
+        (transformers.T5Config(**T5_SMALL, feed_forward_proj="gated-gelu", tie_word_embeddings=False), {}),
     ],
 }
 
@@ -241,7 +215,7 @@ def test_tensor_table_count_equals_the_modules_parameters(name, index):
 
 def test_flops_per_token_counts_every_attention_stack():
     gpt2_config, _ = SMALL["gpt2"][0]
-    t5_config, _ = SMALL["t5"][0]  # 1 encoder + 2 decoder layers
+    t5_config, _ = SMALL["t5"][0]
     assert metrics.flops_per_token(gpt2_config, 1000, 8) == 6 * 1000 + 12 * 2 * 16 * 8
     assert metrics.flops_per_token(t5_config, 1000, 8) == 6 * 1000 + 12 * 3 * 16 * 8
 
