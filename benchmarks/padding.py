@@ -24,7 +24,7 @@ from rt_jax.data.batching import BatchIterator, token_slots
 from rt_jax.data.packing import split_row
 from rt_jax.data.pairs import build_training_pairs
 from rt_jax.data.tokenize import tokenize_pairs
-from rt_jax.models import ByteTokenizer
+from rt_jax.models import ByteTokenizer, gpt2, t5
 from rt_jax.teacher.import_kojima import import_log
 from rt_jax.teacher.store import RationaleStore
 
@@ -98,7 +98,7 @@ def main():
     print(f"multiarith ft_cot, batch {args.batch_size}; BPE stand-in: {tokens / words:.2f} tokens per word")
     for tok_name, tok in (("BPE", bpe), ("bytes", ByteTokenizer(add_eos=False))):
         for enc_dec in (False, True):
-            examples = tokenize_pairs(pairs[enc_dec], tok, enc_dec, args.seq_len)
+            examples = tokenize_pairs(pairs[enc_dec], tok, t5.FAMILY if enc_dec else gpt2.FAMILY, args.seq_len)
             kind = "encoder-decoder" if enc_dec else "decoder-only"
             report(f"{kind}, {tok_name}", examples, enc_dec, args.seq_len, args.batch_size)
 

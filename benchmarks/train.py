@@ -197,6 +197,7 @@ def real_iterators(args, config):
     from rt_jax.data.batching import BatchIterator
     from rt_jax.data.pairs import build_training_pairs
     from rt_jax.data.tokenize import tokenize_pairs
+    from rt_jax.models import gpt2
     from rt_jax.teacher import RationaleStore, import_log
 
     with tempfile.TemporaryDirectory() as cache:
@@ -210,7 +211,7 @@ def real_iterators(args, config):
             "multiarith", "ft_cot", data_dir=args.data_dir, is_encoder_decoder=False, teacher_cache_dir=cache
         )
     tok = bpe_tokenizer([p.prompt + p.target for p in pairs], 4096)
-    examples = tokenize_pairs(pairs, tok, False, args.real_seq)
+    examples = tokenize_pairs(pairs, tok, gpt2.FAMILY, args.real_seq)
     longest = max(e.length(False)[0] for e in examples)
     common = dict(batch_size=args.batch, seed=config.seed, seq_len=args.real_seq, pad_id=tok.pad_token_id)
     return [

@@ -1,5 +1,6 @@
 """Running absl apps so that user errors print one line and no traceback."""
 
+import logging
 import re
 import sys
 from typing import Callable, Sequence
@@ -14,6 +15,9 @@ def run_main(main: Callable[[Sequence[str]], int | None]) -> None:
     """absl's app.run, with UserError turned into `error: <message>` and exit status 2; the host
     allocator keeps freed memory (rt_jax.host_memory) before JAX starts its backend."""
     host_memory.keep_freed_memory()
+    # absl logs INFO to stderr; JAX's backend discovery would then report every platform it
+    # probes and does not find ("Unable to initialize backend 'tpu'") on each command.
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
     def guarded(argv):
         try:

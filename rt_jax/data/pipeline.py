@@ -1,6 +1,6 @@
 """From a run config to its training batches: pairs -> tokens -> padded or packed BatchIterator.
 
-    data = build_training_data(config, loaded.tokenizer, loaded.is_encoder_decoder,
+    data = build_training_data(config, loaded.tokenizer, loaded.family,
                                context_length=decoding.context_length(loaded.config))
     for epoch in range(start_epoch, config.train.num_epochs):
         for batch in data.iterator.epoch_batches(epoch): ...
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from rt_jax.data.packing import split_row
 from rt_jax.data.pairs import TrainingPair, build_training_pairs, split_validation
 from rt_jax.data.tokenize import TokenizeStats, tokenize_pairs
 from rt_jax.tasks import load_dataset, load_split
+
+if TYPE_CHECKING:
+    from rt_jax.models.family import Family
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +51,22 @@ def _host() -> tuple[int, int]:
 def build_training_data(
     config,
     tokenizer,
-    is_encoder_decoder: bool,
+    family: Family,
     *,
     context_length: int | None = None,
     decoder_start_token_id: int = 0,
     process_index: int | None = None,
     process_count: int | None = None,
 ) -> TrainingData:
-    """The run's training batches (this host's share) and its validation questions.
+    """The run's training batches (this host's share) and its validation questions, for a
+    student of `family` (its layout and tokenizer policy: rt_jax.models.family).
 
     context_length: most positions the student can attend over (GPT-2's n_positions); sequences
     are cut to min(max_seq_len, context_length) by rt_jax.data.tokenize's truncation policy.
     """
     if process_index is None or process_count is None:
         process_index, process_count = _host()
+    is_encoder_decoder = family.is_encoder_decoder
     train_indices = load_split(config.task, config.data_dir, config.get("split", "default")).train
     train_indices, validation = split_validation(train_indices, config.eval.validation_fraction, config.seed)
     pairs = build_training_pairs(
@@ -79,7 +84,7 @@ def build_training_data(
     seq_len = config.train.max_seq_len
     max_length = min(seq_len, context_length) if context_length else seq_len
     stats = TokenizeStats()
-    examples = tokenize_pairs(pairs, tokenizer, is_encoder_decoder, max_length, stats)
+    examples = tokenize_pairs(pairs, tokenizer, family, max_length, stats)
     if stats.num_truncated:
         log.warning("%d of %d examples were cut to %d tokens", stats.num_truncated, stats.num_examples, max_length)
     pad = getattr(tokenizer, "pad_token_id", None)

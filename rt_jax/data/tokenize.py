@@ -1,8 +1,10 @@
 """(prompt, target) text pairs -> token arrays, for decoder-only and encoder-decoder students.
 
 Like the reference (reasoning-teacher `DataModule.tokenize`), prompt and target are tokenized
-separately and concatenated, so the prompt/target boundary is exact. The target ends with EOS
-(the reference appends the EOS string for GPT-2; T5 tokenizers append it themselves).
+separately and concatenated, so the prompt/target boundary is exact. Special tokens follow the
+student family's `TokenizerPolicy` (rt_jax.models.family): the target ends with EOS (rt_jax
+appends it for GPT-2, as the reference appends the EOS string; T5 tokenizers append it
+themselves), and a family with `add_bos` gets BOS once, at the start of the prompt.
 
 Truncation policy (`max_length`, the longest sequence a student sees):
 - decoder-only: prompt + target is cut to its first `max_length` tokens, target tail first (a
@@ -16,9 +18,12 @@ Truncation policy (`max_length`, the longest sequence a student sees):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # only for annotations: the data layer does not import the models
+    from rt_jax.models.family import Family
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,22 +52,23 @@ class TokenizeStats:
     num_prompt_truncated: int = 0  # ... of which the prompt itself was cut
 
 
-def encode_texts(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
-    """Token ids of each text with the tokenizer's own special-token policy.
+def encode_texts(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool = True) -> list[list[int]]:
+    """Token ids of each text, with the tokenizer's own special tokens (T5 appends EOS, GPT-2 adds
+    nothing) or, with add_special_tokens=False, none.
 
-    Works with transformers tokenizers (batched call; T5 appends EOS, GPT-2 adds nothing) and
-    with any object that has `encode(text) -> list[int]` (rt_jax's ByteTokenizer).
+    Works with transformers tokenizers (batched call) and with any object that has
+    `encode(text, add_special_tokens=...) -> list[int]` (rt_jax's ByteTokenizer).
     """
     if callable(tokenizer) and hasattr(tokenizer, "batch_decode"):
-        return [list(ids) for ids in tokenizer(list(texts))["input_ids"]]
-    return [list(tokenizer.encode(t)) for t in texts]
+        return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]]
+    return [list(tokenizer.encode(t, add_special_tokens=add_special_tokens)) for t in texts]
 
 
-def _eos_id(tokenizer: Any) -> int:
-    eos = getattr(tokenizer, "eos_token_id", None)
-    if eos is None:
-        raise ValueError(f"tokenizer {type(tokenizer).__name__} has no eos_token_id")
-    return int(eos)
+def _special_id(tokenizer: Any, name: str) -> int:
+    token_id = getattr(tokenizer, name, None)
+    if token_id is None:
+        raise ValueError(f"tokenizer {type(tokenizer).__name__} has no {name}")
+    return int(token_id)
 
 
 def _with_eos(ids: list[int], eos: int) -> list[int]:
@@ -78,24 +84,31 @@ def _cut_keeping_eos(ids: list[int], max_length: int, eos: int) -> list[int]:
 def tokenize_pairs(
     pairs: Sequence[Any],
     tokenizer: Any,
-    is_encoder_decoder: bool,
+    family: Family,
     max_length: int,
     stats: TokenizeStats | None = None,
 ) -> list[TokenizedExample]:
-    """Tokenizes `TrainingPair`s (anything with .sample_index, .prompt, .target).
+    """Tokenizes `TrainingPair`s (anything with .sample_index, .prompt, .target) for a student of
+    `family` (its layout and TokenizerPolicy).
 
     Returns one TokenizedExample per pair, in order. `stats`, when given, is filled in.
     """
     if max_length < 2:
         raise ValueError(f"max_length must be at least 2, got {max_length}")
     stats = stats if stats is not None else TokenizeStats()
-    eos = _eos_id(tokenizer)
-    prompts = encode_texts(tokenizer, [p.prompt for p in pairs])
-    targets = encode_texts(tokenizer, [p.target for p in pairs])
+    policy = family.tokenizer
+    eos = _special_id(tokenizer, "eos_token_id")
+    bos = [_special_id(tokenizer, "bos_token_id")] if policy.add_bos else []
+    # The tokenizer's own special tokens are used only where the family leaves them to it (T5's
+    # EOS); where rt_jax places BOS or EOS, texts are encoded without any.
+    own_specials = not (policy.add_bos or policy.append_eos)
+    prompts = encode_texts(tokenizer, [p.prompt for p in pairs], own_specials)
+    targets = encode_texts(tokenizer, [p.target for p in pairs], own_specials)
     out = []
     for pair, prompt, target in zip(pairs, prompts, targets):
+        prompt = bos + prompt
         target = _with_eos(target, eos)
-        if is_encoder_decoder:
+        if family.is_encoder_decoder:
             prompt = _with_eos(prompt, eos)
             cut = len(prompt) > max_length or len(target) > max_length
             stats.num_prompt_truncated += len(prompt) > max_length

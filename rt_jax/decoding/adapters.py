@@ -18,7 +18,11 @@ class DecoderOnly:
 
     module: object
     max_new_tokens: int
-    pad_side = "left"
+    pad_side: str  # the family's TokenizerPolicy.prompt_padding
+
+    def __post_init__(self):
+        if self.pad_side != "left":  # prefill continues from the last prompt position
+            raise ValueError(f"decoder-only prompts must be left-padded, not {self.pad_side!r}")
 
     def prefill(self, params, ids, mask):
         batch, prompt_len = ids.shape
@@ -56,7 +60,7 @@ class EncoderDecoder:
     module: object
     max_new_tokens: int
     decoder_start_token_id: int
-    pad_side = "right"
+    pad_side: str  # the family's TokenizerPolicy.prompt_padding (the encoder masks either)
 
     def prefill(self, params, ids, mask):
         variables = {"params": params}
@@ -79,10 +83,11 @@ class EncoderDecoder:
 
 
 def adapter_for(loaded, max_new_tokens: int):
+    pad_side = loaded.family.tokenizer.prompt_padding
     if loaded.is_encoder_decoder:
         # T5 checkpoints start decoding from the pad id; transformers 5 configs may omit the field
         start = getattr(loaded.config, "decoder_start_token_id", None)
         if start is None:
             start = getattr(loaded.config, "pad_token_id", None) or 0
-        return EncoderDecoder(loaded.module, max_new_tokens, int(start))
-    return DecoderOnly(loaded.module, max_new_tokens)
+        return EncoderDecoder(loaded.module, max_new_tokens, int(start), pad_side)
+    return DecoderOnly(loaded.module, max_new_tokens, pad_side)

@@ -1,5 +1,12 @@
 """Student models: GPT-2, T5 v1.0 and T5 v1.1 / Flan-T5 in Flax linen, with Hugging Face checkpoint IO.
 
+Model families (rt_jax/models/family.py)
+- Each architecture is one module (gpt2.py, t5.py) that ends by registering a `Family`: the HF
+  model_types and config class it reads, its module builder, HF tensor-name table, FLOPs per
+  token and tokenizer policy. The import of the family modules below is the only place that
+  lists them: a new family is its module plus its name on that line. An unknown model_type is
+  one UserError naming the supported ones.
+
 Loading and saving
 - `from_pretrained(name_or_path, dtype=jnp.float32, param_dtype=jnp.float32) -> LoadedModel` with
   `.module` (flax linen), `.params` (plain pytree of arrays, not nn.Partitioned boxes), `.config`
@@ -10,7 +17,8 @@ Loading and saving
 - `save_pretrained(loaded, directory)`: config.json + model.safetensors that transformers loads back.
 - `from_config(hf_config, seed=0, dtype=...) -> LoadedModel`: random init (tests, benchmarks, demo).
   GPT-2 options: `position_embedding="learned" | "rotary"`; all: `remat=True` (per-layer remat).
-- `student_config(name)` / `STUDENTS`: transformers configs of the paper's students, built locally.
+- `student_config(name)` / `STUDENTS`: transformers configs of the paper's students, built locally
+  (rt_jax/models/registry.py; `python -m rt_jax.models [names]` prints their parameter counts).
 - `logical_axes(loaded) -> pytree` like `.params`, leaves are tuples of logical axis names
   (batch, length, embed, mlp, heads, kv, vocab, relpos_buckets, layers; None = never sharded),
   for the rules in rt_jax/parallel.py.
@@ -40,7 +48,9 @@ KV-cache decoding (every cache leaf has the batch on axis 0: beam search reorder
   config.decoder_start_token_id.
 """
 
+from rt_jax.models import gpt2, t5  # the model families (importing one registers it)
 from rt_jax.models.byte_tokenizer import ByteTokenizer
+from rt_jax.models.family import Family, TokenizerPolicy
 from rt_jax.models.gpt2 import GPT2LM, GPT2Settings
 from rt_jax.models.hf import (
     LoadedModel,
@@ -57,18 +67,22 @@ from rt_jax.models.t5 import T5LM, T5Settings
 
 __all__ = [
     "ByteTokenizer",
+    "Family",
     "GPT2LM",
     "GPT2Settings",
     "LoadedModel",
     "STUDENTS",
     "T5LM",
     "T5Settings",
+    "TokenizerPolicy",
     "build_module",
     "from_config",
     "from_pretrained",
+    "gpt2",
     "logical_axes",
     "param_count",
     "param_shapes",
     "save_pretrained",
     "student_config",
+    "t5",
 ]

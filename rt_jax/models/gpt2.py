@@ -1,7 +1,7 @@
 """GPT-2 (decoder-only) in Flax linen: forward pass and KV-cache decoding.
 
 Parameters mirror transformers' GPT2LMHeadModel with the attention projection fused into one
-[D, 3, H, K] kernel; rt_jax/models/convert.py maps between the two layouts.
+[D, 3, H, K] kernel; `tensor_table` (the family declaration at the end) maps the two layouts.
 """
 
 import dataclasses
@@ -10,7 +10,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from rt_jax.errors import UserError
-from rt_jax.models import layers
+from rt_jax.models import family, layers
+from rt_jax.models.convert import Entry
 from rt_jax.models.layers import annotated_param, constrain
 
 
@@ -218,3 +219,81 @@ class GPT2LM(nn.Module):
         for block in self.h:
             x, new_cache[block.name] = block(x, position_ids, mask, cache[block.name], cache_index, True)
         return self._logits(x), new_cache
+
+
+# ------------------------------------------------------------------------------ the GPT-2 family
+
+
+def build(config, dtype=jnp.float32, param_dtype=jnp.float32, **options) -> GPT2LM:
+    """options: position_embedding ("learned" | "rotary"), remat."""
+    return GPT2LM(GPT2Settings.from_hf(config, dtype=dtype, param_dtype=param_dtype, **options))
+
+
+def tensor_table(module: GPT2LM) -> list[Entry]:
+    """transformers' GPT2LMHeadModel names; its Conv1D stores [in, out] as we do (reshape only)."""
+    s = module.s
+    d, f = s.n_embd, s.n_inner
+    e = [Entry(("wte",), ("transformer.wte.weight",), (s.vocab_size, d))]
+    if s.position_embedding == "learned":
+        e.append(Entry(("wpe",), ("transformer.wpe.weight",), (s.n_positions, d)))
+    for i in range(s.n_layer):
+        hf, us = f"transformer.h.{i}.", f"h_{i}"
+        e += [
+            Entry((us, "ln_1", "scale"), (hf + "ln_1.weight",), (d,)),
+            Entry((us, "ln_1", "bias"), (hf + "ln_1.bias",), (d,)),
+            Entry((us, "attn", "qkv_kernel"), (hf + "attn.c_attn.weight",), (d, 3 * d)),
+            Entry((us, "attn", "qkv_bias"), (hf + "attn.c_attn.bias",), (3 * d,)),
+            Entry((us, "attn", "out_kernel"), (hf + "attn.c_proj.weight",), (d, d)),
+            Entry((us, "attn", "out_bias"), (hf + "attn.c_proj.bias",), (d,)),
+            Entry((us, "ln_2", "scale"), (hf + "ln_2.weight",), (d,)),
+            Entry((us, "ln_2", "bias"), (hf + "ln_2.bias",), (d,)),
+            Entry((us, "mlp", "fc_kernel"), (hf + "mlp.c_fc.weight",), (d, f)),
+            Entry((us, "mlp", "fc_bias"), (hf + "mlp.c_fc.bias",), (f,)),
+            Entry((us, "mlp", "proj_kernel"), (hf + "mlp.c_proj.weight",), (f, d)),
+            Entry((us, "mlp", "proj_bias"), (hf + "mlp.c_proj.bias",), (d,)),
+        ]
+    e += [
+        Entry(("ln_f", "scale"), ("transformer.ln_f.weight",), (d,)),
+        Entry(("ln_f", "bias"), ("transformer.ln_f.bias",), (d,)),
+    ]
+    return e
+
+
+def normalize_key(key: str) -> str:
+    """GPT-2 checkpoints exist with and without the "transformer." prefix (GPT2Model vs LMHead)."""
+    if not key.startswith(("transformer.", "lm_head.")):
+        return "transformer." + key
+    return key
+
+
+def flops_per_token(config, num_params: int, seq_len: int) -> float:
+    return family.dense_flops_per_token(num_params, config.n_layer, config.n_embd, seq_len)
+
+
+def _init_inputs() -> dict:
+    return {"input_ids": jnp.zeros((1, 1), jnp.int32)}
+
+
+def extra_config_fields(module: GPT2LM) -> dict:
+    # transformers' GPT-2 has no rotary positions; this extra field keeps rt_jax's round trip
+    # exact (transformers would ignore it and use learned positions: rt_jax only).
+    return {"position_embedding": "rotary"} if module.s.position_embedding == "rotary" else {}
+
+
+FAMILY = family.register(
+    family.Family(
+        name="gpt2",
+        model_types=("gpt2",),
+        config_class="GPT2Config",
+        is_encoder_decoder=False,
+        module_class=GPT2LM,
+        build=build,
+        tensor_table=tensor_table,
+        flops_per_token=flops_per_token,
+        # GPT-2's tokenizer adds no special tokens; the reference appends the EOS string to targets.
+        tokenizer=family.TokenizerPolicy(add_bos=False, append_eos=True, prompt_padding="left"),
+        init_inputs=_init_inputs,
+        normalize_key=normalize_key,
+        extra_config_fields=extra_config_fields,
+    )
+)

@@ -1,4 +1,7 @@
-"""Hugging Face checkpoints in and out: from_pretrained, from_config, save_pretrained, logical_axes."""
+"""Hugging Face checkpoints in and out: from_pretrained, from_config, save_pretrained, logical_axes.
+
+Nothing here knows an architecture: each step asks the model's family (rt_jax.models.family) for
+its module, tensor table, tensor-name normalisation and extra config fields."""
 
 import copy
 import dataclasses
@@ -13,9 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rt_jax.errors import UserError
-from rt_jax.models import convert
-from rt_jax.models.gpt2 import GPT2LM, GPT2Settings
-from rt_jax.models.t5 import T5LM, T5Settings
+from rt_jax.models import convert, family, registry
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -36,26 +37,21 @@ class LoadedModel:
     tokenizer: Any = None
 
     @property
+    def family(self) -> family.Family:
+        return family.for_module(self.module)
+
+    @property
     def is_encoder_decoder(self) -> bool:
-        return isinstance(self.module, T5LM)
+        return self.family.is_encoder_decoder
 
 
 def build_module(config, dtype=jnp.float32, param_dtype=jnp.float32, **options) -> nn.Module:
-    """The rt_jax module for a transformers config (options: remat, position_embedding for GPT-2)."""
-    model_type = getattr(config, "model_type", None)
-    if model_type == "gpt2":
-        return GPT2LM(GPT2Settings.from_hf(config, dtype=dtype, param_dtype=param_dtype, **options))
-    if model_type == "t5":
-        options.pop("position_embedding", None)
-        return T5LM(T5Settings.from_hf(config, dtype=dtype, param_dtype=param_dtype, **options))
-    raise UserError(f"model_type {model_type!r} is not supported; expected 'gpt2' or 't5' (T5 and Flan-T5)")
+    """The rt_jax module for a transformers config (options: remat; GPT-2 also position_embedding)."""
+    return family.for_config(config).build(config, dtype, param_dtype, **options)
 
 
 def _init_variables(module: nn.Module, rng):
-    ids = jnp.zeros((1, 1), jnp.int32)
-    if isinstance(module, T5LM):
-        return module.init(rng, ids, decoder_input_ids=ids)
-    return module.init(rng, ids)
+    return module.init(rng, **family.for_module(module).init_inputs())
 
 
 def _boxed_shapes(module: nn.Module):
@@ -72,7 +68,8 @@ def param_shapes(module: nn.Module):
 
 
 def param_count(module: nn.Module) -> int:
-    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(param_shapes(module)))
+    """Number of parameters, read off the family's tensor table (no tracing, no memory)."""
+    return convert.num_params(family.for_module(module).tensor_table(module))
 
 
 def logical_axes(loaded_or_module):
@@ -167,12 +164,12 @@ def _open_weights(directory: pathlib.Path):
 
 
 class _RenamedReader:
-    """GPT-2 checkpoints name tensors with or without the "transformer." prefix."""
+    """A reader whose tensor names are the family's normalised ones (Family.normalize_key)."""
 
-    def __init__(self, reader, is_gpt2: bool):
+    def __init__(self, reader, normalize_key):
         self.source = reader.source
         self._reader = reader
-        self._names = {convert.normalize_key(k, is_gpt2): k for k in reader.keys}
+        self._names = {normalize_key(k): k for k in reader.keys}
         self.keys = set(self._names)
 
     def shape(self, key):
@@ -192,8 +189,7 @@ def _read_config(directory: pathlib.Path):
         model_type = json.loads(path.read_text(encoding="utf-8")).get("model_type")
     except (ValueError, AttributeError) as e:
         raise UserError(f"{path}: not a JSON object ({e})") from None
-    if model_type not in ("gpt2", "t5"):
-        raise UserError(f"{path}: model_type {model_type!r} is not supported; expected 'gpt2' or 't5'")
+    family.for_model_type(model_type, where=str(path))  # before transformers reads it
     try:
         return AutoConfig.from_pretrained(str(directory))
     except Exception as e:
@@ -219,8 +215,6 @@ def load_tokenizer(directory: pathlib.Path):
 
 def download(name: str) -> pathlib.Path:
     """A hub name (or a paper student's short name) -> local snapshot directory (HF's cache)."""
-    from rt_jax.models import registry
-
     if name in registry.STUDENTS:
         name = registry.hub_id(name)
     try:
@@ -246,21 +240,16 @@ def from_pretrained(name_or_path, dtype=jnp.float32, param_dtype=jnp.float32, **
             raise UserError(f"{name_or_path}: not a model directory")
         directory = download(str(name_or_path))
     config = _read_config(directory)
-    module = build_module(config, dtype, param_dtype, **options)
-    reader = _RenamedReader(_open_weights(directory), is_gpt2=config.model_type == "gpt2")
+    fam = family.for_config(config, where=str(directory / CONFIG_FILE))
+    module = fam.build(config, dtype, param_dtype, **options)
+    reader = _RenamedReader(_open_weights(directory), fam.normalize_key)
     shapes = {}
     flat = jax.tree_util.tree_flatten_with_path(param_shapes(module))[0]
     for path, leaf in flat:
         shapes[tuple(p.key for p in path)] = leaf.shape
-    table = table_for(module)
+    table = fam.tensor_table(module)
     params = convert.params_from_state(table, reader, shapes, lambda t: jnp.asarray(t, param_dtype))
     return LoadedModel(module, params, config, load_tokenizer(directory))
-
-
-def table_for(module: nn.Module) -> list[convert.Entry]:
-    if isinstance(module, T5LM):
-        return convert.t5_table(module.s)
-    return convert.gpt2_table(module.s)
 
 
 # ------------------------------------------------------------------------------ writing
@@ -279,11 +268,10 @@ def save_pretrained(loaded: LoadedModel, directory, overwrite: bool = False) -> 
         raise UserError(f"{directory}: already holds a checkpoint; choose another directory or pass overwrite=True")
     directory.mkdir(parents=True, exist_ok=True)
     config = copy.deepcopy(loaded.config)
-    if isinstance(loaded.module, GPT2LM) and loaded.module.s.position_embedding == "rotary":
-        # transformers' GPT-2 has no rotary positions; this extra field keeps rt_jax's round trip
-        # exact (transformers would ignore it and use learned positions: rt_jax only).
-        config.position_embedding = "rotary"
-    state = convert.state_from_params(table_for(loaded.module), loaded.params)
+    fam = loaded.family
+    for name, value in fam.extra_config_fields(loaded.module).items():
+        setattr(config, name, value)
+    state = convert.state_from_params(fam.tensor_table(loaded.module), loaded.params)
     state = {k: np.ascontiguousarray(_to_numpy(v)) for k, v in state.items()}
     tmp = directory / (SAFETENSORS_FILE + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})

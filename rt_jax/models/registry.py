@@ -1,13 +1,25 @@
-"""The paper's students, as transformers configs built locally (no hub access).
+"""The paper's students as data: hub id, published parameter count, model_type, config kwargs.
 
 Hyperparameters are those of the published checkpoints (gpt2*, t5-*, google/flan-t5-*), so
 `from_config(student_config(name))` has exactly the parameter count of the real model and
-`from_pretrained` on the downloaded checkpoint fills the same tree.
+`from_pretrained` on the downloaded checkpoint fills the same tree. `python -m rt_jax.models`
+prints the table (rt_jax/models/__main__.py).
 """
 
-from rt_jax.errors import UserError
+import dataclasses
 
-# name -> (hub id, published parameter count, config kwargs)
+from rt_jax.errors import UserError
+from rt_jax.models import family
+
+
+@dataclasses.dataclass(frozen=True)
+class Student:
+    hub_id: str  # Hugging Face hub repository of the published checkpoint
+    num_params: int  # the published checkpoint's parameter count
+    model_type: str  # transformers config.model_type: picks the family (rt_jax.models.family)
+    config: dict  # keyword arguments of the family's transformers config class
+
+
 _GPT2 = dict(vocab_size=50257, n_positions=1024)
 _T5 = dict(
     vocab_size=32128,
@@ -26,90 +38,81 @@ _FLAN = dict(
     eos_token_id=1,
 )
 
-STUDENTS: dict[str, tuple[str, int, dict]] = {
-    "gpt2": ("openai-community/gpt2", 124_439_808, dict(_GPT2, n_embd=768, n_layer=12, n_head=12)),
-    "gpt2-medium": ("openai-community/gpt2-medium", 354_823_168, dict(_GPT2, n_embd=1024, n_layer=24, n_head=16)),
-    "gpt2-large": ("openai-community/gpt2-large", 774_030_080, dict(_GPT2, n_embd=1280, n_layer=36, n_head=20)),
-    "gpt2-xl": ("openai-community/gpt2-xl", 1_557_611_200, dict(_GPT2, n_embd=1600, n_layer=48, n_head=25)),
-    "t5-small": (
+STUDENTS: dict[str, Student] = {
+    "gpt2": Student("openai-community/gpt2", 124_439_808, "gpt2", dict(_GPT2, n_embd=768, n_layer=12, n_head=12)),
+    "gpt2-medium": Student(
+        "openai-community/gpt2-medium", 354_823_168, "gpt2", dict(_GPT2, n_embd=1024, n_layer=24, n_head=16)
+    ),
+    "gpt2-large": Student(
+        "openai-community/gpt2-large", 774_030_080, "gpt2", dict(_GPT2, n_embd=1280, n_layer=36, n_head=20)
+    ),
+    "gpt2-xl": Student(
+        "openai-community/gpt2-xl", 1_557_611_200, "gpt2", dict(_GPT2, n_embd=1600, n_layer=48, n_head=25)
+    ),
+    "t5-small": Student(
         "google-t5/t5-small",
         60_506_624,
+        "t5",
         dict(_T5, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8),
     ),
-    "t5-base": (
+    "t5-base": Student(
         "google-t5/t5-base",
         222_903_552,
+        "t5",
         dict(_T5, d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12),
     ),
-    "t5-large": (
+    "t5-large": Student(
         "google-t5/t5-large",
         737_668_096,
+        "t5",
         dict(_T5, d_model=1024, d_kv=64, d_ff=4096, num_layers=24, num_heads=16),
     ),
-    "t5-3b": (
+    "t5-3b": Student(
         "google-t5/t5-3b",
         2_851_598_336,
+        "t5",
         dict(_T5, d_model=1024, d_kv=128, d_ff=16384, num_layers=24, num_heads=32),
     ),
-    "flan-t5-small": (
+    "flan-t5-small": Student(
         "google/flan-t5-small",
         76_961_152,
+        "t5",
         dict(_FLAN, d_model=512, d_kv=64, d_ff=1024, num_layers=8, num_heads=6),
     ),
-    "flan-t5-base": (
+    "flan-t5-base": Student(
         "google/flan-t5-base",
         247_577_856,
+        "t5",
         dict(_FLAN, d_model=768, d_kv=64, d_ff=2048, num_layers=12, num_heads=12),
     ),
-    "flan-t5-large": (
+    "flan-t5-large": Student(
         "google/flan-t5-large",
         783_150_080,
+        "t5",
         dict(_FLAN, d_model=1024, d_kv=64, d_ff=2816, num_layers=24, num_heads=16),
     ),
-    "flan-t5-xl": (
+    "flan-t5-xl": Student(
         "google/flan-t5-xl",
         2_849_757_184,
+        "t5",
         dict(_FLAN, d_model=2048, d_kv=64, d_ff=5120, num_layers=24, num_heads=32),
     ),
 }
 
 
-def student_config(name: str):
-    """The transformers config of a paper student, e.g. student_config("flan-t5-base")."""
+def student(name: str) -> Student:
+    """A paper student by its short name; else a UserError listing the known names."""
     if name not in STUDENTS:
         raise UserError(f"student {name!r} is unknown; expected one of {', '.join(STUDENTS)}")
-    from transformers import GPT2Config, T5Config
+    return STUDENTS[name]
 
-    _, _, kwargs = STUDENTS[name]
-    return (GPT2Config if name.startswith("gpt2") else T5Config)(**kwargs)
+
+def student_config(name: str):
+    """The transformers config of a paper student, e.g. student_config("flan-t5-base")."""
+    entry = student(name)
+    return family.for_model_type(entry.model_type, where=f"student {name!r}").make_config(**entry.config)
 
 
 def hub_id(name: str) -> str:
     """Hub repository of a paper student ("gpt2-medium" -> "openai-community/gpt2-medium")."""
-    if name not in STUDENTS:
-        raise UserError(f"student {name!r} is unknown; expected one of {', '.join(STUDENTS)}")
-    return STUDENTS[name][0]
-
-
-def count_table(names) -> list[str]:
-    """One line per student: name, hub id, parameter count of rt_jax's model, published count."""
-    from rt_jax.models.hf import build_module, param_count
-
-    lines = [f"{'student':<14} {'hub id':<30} {'rt_jax params':>15} {'published':>15}"]
-    for name in names:
-        ours = param_count(build_module(student_config(name)))  # UserError for unknown names
-        hub, published, _ = STUDENTS[name]
-        lines.append(f"{name:<14} {hub:<30} {ours:>15,} {published:>15,}")
-    return lines
-
-
-def main(argv) -> None:
-    """python -m rt_jax.models.registry [names...]: parameter counts from configs alone (no weights)."""
-    for line in count_table(argv[1:] or list(STUDENTS)):
-        print(line)
-
-
-if __name__ == "__main__":
-    from rt_jax.cli import run_main
-
-    run_main(main)
+    return student(name).hub_id

@@ -3,7 +3,8 @@
 v1.0: ReLU feed-forward, LM head tied to the embedding with d_model**-0.5 output scaling.
 v1.1 / Flan-T5: gated-GELU feed-forward, separate LM head, no output scaling.
 Self-attention projections are fused into one [D, 3, H, K] kernel (cross-attention: [D, 2, H, K]
-for keys and values); rt_jax/models/convert.py maps to transformers' separate q/k/v matrices.
+for keys and values); `tensor_table` (the family declaration at the end) maps them to
+transformers' separate q/k/v matrices.
 """
 
 import dataclasses
@@ -13,7 +14,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from rt_jax.errors import UserError
-from rt_jax.models import layers
+from rt_jax.models import family, layers
+from rt_jax.models.convert import Entry
 from rt_jax.models.layers import annotated_param, constrain
 
 
@@ -420,3 +422,92 @@ class T5LM(nn.Module):
             self._embed(decoder_input_ids), q_positions, self_mask, None, cross_mask, cache, cache_index, True
         )
         return self._logits(y), cache
+
+
+# ------------------------------------------------------------------------------ the T5 family
+
+
+def build(config, dtype=jnp.float32, param_dtype=jnp.float32, **options) -> T5LM:
+    """options: remat."""
+    return T5LM(T5Settings.from_hf(config, dtype=dtype, param_dtype=param_dtype, **options))
+
+
+def tensor_table(module: T5LM) -> list[Entry]:
+    """transformers' T5ForConditionalGeneration names; its nn.Linear weights are [out, in]."""
+    s = module.s
+    d, inner, f = s.d_model, s.num_heads * s.d_kv, s.d_ff
+    e = [Entry(("shared",), ("shared.weight",), (s.vocab_size, d))]
+    if not s.tied_head:
+        e.append(Entry(("lm_head",), ("lm_head.weight",), (s.vocab_size, d), "linear", tied_to="shared.weight"))
+
+    def ffn(us, hf):
+        wi = ["wi_0", "wi_1"] if s.gated else ["wi"]
+        return [Entry(us + ("ffn", w), (f"{hf}DenseReluDense.{w}.weight",), (f, d), "linear") for w in wi] + [
+            Entry(us + ("ffn", "wo"), (f"{hf}DenseReluDense.wo.weight",), (d, f), "linear")
+        ]
+
+    def qkv(us, hf):
+        return Entry(us + ("qkv_kernel",), tuple(f"{hf}{n}.weight" for n in "qkv"), (inner, d), "linear")
+
+    for stack, n_layers in (("encoder", s.num_layers), ("decoder", s.num_decoder_layers)):
+        e.append(
+            Entry(
+                (stack, "relpos_bias", "embedding"),
+                (f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",),
+                (s.relative_attention_num_buckets, s.num_heads),
+            )
+        )
+        for i in range(n_layers):
+            us, hf = (stack, f"block_{i}"), f"{stack}.block.{i}.layer."
+            e += [
+                Entry(us + ("ln_self", "scale"), (hf + "0.layer_norm.weight",), (d,)),
+                qkv(us + ("self_attn",), hf + "0.SelfAttention."),
+                Entry(us + ("self_attn", "out_kernel"), (hf + "0.SelfAttention.o.weight",), (d, inner), "linear"),
+            ]
+            ffn_layer = 1
+            if stack == "decoder":
+                ffn_layer = 2
+                e += [
+                    Entry(us + ("ln_cross", "scale"), (hf + "1.layer_norm.weight",), (d,)),
+                    Entry(us + ("cross_attn", "q_kernel"), (hf + "1.EncDecAttention.q.weight",), (inner, d), "linear"),
+                    Entry(
+                        us + ("cross_attn", "kv_kernel"),
+                        (hf + "1.EncDecAttention.k.weight", hf + "1.EncDecAttention.v.weight"),
+                        (inner, d),
+                        "linear",
+                    ),
+                    Entry(
+                        us + ("cross_attn", "out_kernel"), (hf + "1.EncDecAttention.o.weight",), (d, inner), "linear"
+                    ),
+                ]
+            e += [Entry(us + ("ln_ffn", "scale"), (f"{hf}{ffn_layer}.layer_norm.weight",), (d,))]
+            e += ffn(us, f"{hf}{ffn_layer}.")
+        e.append(Entry((stack, "ln_final", "scale"), (f"{stack}.final_layer_norm.weight",), (d,)))
+    return e
+
+
+def flops_per_token(config, num_params: int, seq_len: int) -> float:
+    layers = config.num_layers + (config.num_decoder_layers or config.num_layers)
+    return family.dense_flops_per_token(num_params, layers, config.d_model, seq_len)
+
+
+def _init_inputs() -> dict:
+    ids = jnp.zeros((1, 1), jnp.int32)
+    return {"input_ids": ids, "decoder_input_ids": ids}
+
+
+FAMILY = family.register(
+    family.Family(
+        name="t5",
+        model_types=("t5",),  # T5 v1.0, v1.1 and Flan-T5
+        config_class="T5Config",
+        is_encoder_decoder=True,
+        module_class=T5LM,
+        build=build,
+        tensor_table=tensor_table,
+        flops_per_token=flops_per_token,
+        # T5's tokenizer appends </s> to every text itself and has no BOS.
+        tokenizer=family.TokenizerPolicy(add_bos=False, append_eos=False, prompt_padding="right"),
+        init_inputs=_init_inputs,
+    )
+)

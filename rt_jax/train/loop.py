@@ -103,7 +103,7 @@ def build_data(config, loaded):
     return build_training_data(
         config,
         loaded.tokenizer,
-        loaded.is_encoder_decoder,
+        loaded.family,
         context_length=context_length(loaded.config),
         decoder_start_token_id=start,
     )

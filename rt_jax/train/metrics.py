@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rt_jax.models import family
 from rt_jax.train import storage
 
 # Dense bf16 peak FLOP/s per chip, by a substring of jax's device_kind (first match wins).
@@ -64,14 +65,9 @@ def device_peak_flops(device=None) -> float:
 
 
 def flops_per_token(hf_config, num_params: int, seq_len: int) -> float:
-    """Training FLOPs per token: 6N for the matmuls with the parameters (forward + backward)
-    plus 12 * layers * d_model * seq_len for attention scores and values (PaLM appendix B)."""
-    layers = getattr(hf_config, "n_layer", None) or (
-        getattr(hf_config, "num_layers", 0)
-        + (getattr(hf_config, "num_decoder_layers", None) or getattr(hf_config, "num_layers", 0))
-    )
-    d_model = getattr(hf_config, "n_embd", None) or getattr(hf_config, "d_model", 0)
-    return 6.0 * num_params + 12.0 * layers * d_model * seq_len
+    """Training FLOPs per token of the config's model family (rt_jax.models.family
+    dense_flops_per_token: 6N plus attention); an unknown model_type is a UserError."""
+    return family.for_config(hf_config).flops_per_token(hf_config, num_params, seq_len)
 
 
 def batch_token_counts(batch: Mapping[str, np.ndarray]) -> tuple[int, int]:

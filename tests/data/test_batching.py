@@ -10,6 +10,7 @@ import transformers
 from rt_jax.data.batching import BatchIterator, default_buckets
 from rt_jax.data.tokenize import TokenizeStats, tokenize_pairs
 from rt_jax.errors import UserError
+from rt_jax.models import gpt2, t5
 from rt_jax.models.byte_tokenizer import ByteTokenizer
 
 Pair = collections.namedtuple("Pair", "sample_index prompt target")
@@ -44,7 +45,7 @@ def _decoder_sequences(batch):
 @pytest.mark.parametrize("tok_name", ["gpt2_like", "byte"])
 def test_loss_mask_covers_exactly_the_target(pairs, tok_name, packing, request):
     tok = ByteTokenizer() if tok_name == "byte" else request.getfixturevalue(tok_name)
-    examples = tokenize_pairs(pairs, tok, is_encoder_decoder=False, max_length=512)
+    examples = tokenize_pairs(pairs, tok, gpt2.FAMILY, max_length=512)
     it = BatchIterator(examples, batch_size=4, seed=1, packing=packing, seq_len=512)
     texts = {}
     for batch in it.epoch_batches(0):
@@ -58,7 +59,7 @@ def test_loss_mask_covers_exactly_the_target(pairs, tok_name, packing, request):
 
 
 def test_encoder_decoder_rows(pairs, t5_like):
-    examples = tokenize_pairs(pairs, t5_like, is_encoder_decoder=True, max_length=256)
+    examples = tokenize_pairs(pairs, t5_like, t5.FAMILY, max_length=256)
     eos = t5_like.eos_token_id
     for packing in (False, True):
         it = BatchIterator(
@@ -107,7 +108,7 @@ def _reference_decoder_collate(inputs, labels, tokenizer):
 def test_padding_matches_reference_collation_and_loss(pairs, gpt2_like):
     """Same tokens, same supervised tokens, and the same GPT-2 loss as the reference's batch."""
     chosen = pairs[:8]
-    examples = tokenize_pairs(chosen, gpt2_like, is_encoder_decoder=False, max_length=512)
+    examples = tokenize_pairs(chosen, gpt2_like, gpt2.FAMILY, max_length=512)
     it = BatchIterator(examples, batch_size=8, seed=0, packing=False, seq_len=512, pad_id=gpt2_like.pad_token_id)
     batch = it.batch(0, 0)
     order = [chosen[rows[0]].sample_index for rows in it.global_rows(0, 0)]
@@ -143,7 +144,7 @@ def test_encoder_decoder_padding_matches_reference_collation_and_loss(pairs, t5_
     """reasoning-teacher's encoder-decoder collation (right padding to the longest input and
     label, labels -100 on padding, T5 shifting labels right) gives the same loss as our rows."""
     chosen = pairs[:8]
-    examples = tokenize_pairs(chosen, t5_like, is_encoder_decoder=True, max_length=512)
+    examples = tokenize_pairs(chosen, t5_like, t5.FAMILY, max_length=512)
     it = BatchIterator(
         examples,
         8,
@@ -195,7 +196,7 @@ def test_encoder_decoder_padding_matches_reference_collation_and_loss(pairs, t5_
 
 
 def test_padded_widths_are_few_buckets(pairs, gpt2_like):
-    examples = tokenize_pairs(pairs, gpt2_like, is_encoder_decoder=False, max_length=512)
+    examples = tokenize_pairs(pairs, gpt2_like, gpt2.FAMILY, max_length=512)
     it = BatchIterator(examples, batch_size=8, seed=3, packing=False, seq_len=512)
     widths = {it.batch(e, s)["input_ids"].shape for e in range(3) for s in range(it.steps_per_epoch)}
     assert {w[1] for w in widths} <= set(default_buckets(512))
@@ -206,7 +207,7 @@ def test_padded_widths_are_few_buckets(pairs, gpt2_like):
 
 
 def test_order_is_a_function_of_seed_and_epoch(pairs):
-    examples = tokenize_pairs(pairs, ByteTokenizer(), is_encoder_decoder=False, max_length=512)
+    examples = tokenize_pairs(pairs, ByteTokenizer(), gpt2.FAMILY, max_length=512)
 
     def epoch(seed, e, packing):
         it = BatchIterator(examples, 4, seed=seed, packing=packing, seq_len=512)
@@ -221,7 +222,7 @@ def test_order_is_a_function_of_seed_and_epoch(pairs):
 
 @pytest.mark.parametrize("packing", [False, True])
 def test_host_shards_are_disjoint_and_cover_the_global_batch(pairs, packing):
-    examples = tokenize_pairs(pairs, ByteTokenizer(), is_encoder_decoder=False, max_length=512)
+    examples = tokenize_pairs(pairs, ByteTokenizer(), gpt2.FAMILY, max_length=512)
     whole = BatchIterator(examples, 8, seed=2, packing=packing, seq_len=512)
     hosts = [
         BatchIterator(examples, 8, seed=2, packing=packing, seq_len=512, process_index=p, process_count=4)
@@ -241,7 +242,7 @@ def test_host_shards_are_disjoint_and_cover_the_global_batch(pairs, packing):
 
 
 def test_restore_resumes_mid_epoch(pairs):
-    examples = tokenize_pairs(pairs, ByteTokenizer(), is_encoder_decoder=False, max_length=512)
+    examples = tokenize_pairs(pairs, ByteTokenizer(), gpt2.FAMILY, max_length=512)
     uninterrupted = [b for e in (0, 1) for b in BatchIterator(examples, 8, 4, True, 512).epoch_batches(e)]
 
     first = BatchIterator(examples, 8, 4, True, 512)
@@ -266,7 +267,7 @@ def test_restore_resumes_mid_epoch(pairs):
 
 
 def test_bad_input_is_a_user_error(pairs):
-    examples = tokenize_pairs(pairs, ByteTokenizer(), is_encoder_decoder=False, max_length=512)
+    examples = tokenize_pairs(pairs, ByteTokenizer(), gpt2.FAMILY, max_length=512)
     with pytest.raises(UserError, match="empty"):
         BatchIterator([], 8, 0, True, 512)
     with pytest.raises(UserError, match="batch_size=6"):
@@ -278,12 +279,12 @@ def test_bad_input_is_a_user_error(pairs):
 def test_truncation_policy():
     tok = ByteTokenizer()
     stats = TokenizeStats()
-    long_target = tokenize_pairs([Pair(0, "abc ###", " " + "x" * 100)], tok, False, 32, stats)[0]
+    long_target = tokenize_pairs([Pair(0, "abc ###", " " + "x" * 100)], tok, gpt2.FAMILY, 32, stats)[0]
     assert long_target.prompt_ids.tolist() == list(b"abc ###")
     assert long_target.target_ids.tolist() == list(b" " + b"x" * 24)  # head kept, EOS cut off
-    long_prompt = tokenize_pairs([Pair(1, "p" * 40, " y")], tok, False, 32, stats)[0]
+    long_prompt = tokenize_pairs([Pair(1, "p" * 40, " y")], tok, gpt2.FAMILY, 32, stats)[0]
     assert len(long_prompt.prompt_ids) == 31 and long_prompt.target_ids.tolist() == [ord(" ")]
     assert (stats.num_examples, stats.num_truncated, stats.num_prompt_truncated) == (2, 2, 1)
-    ed = tokenize_pairs([Pair(2, "q" * 40, "t" * 40)], tok, True, 16)[0]
+    ed = tokenize_pairs([Pair(2, "q" * 40, "t" * 40)], tok, t5.FAMILY, 16)[0]
     assert ed.prompt_ids.tolist() == list(b"q" * 15) + [tok.eos_token_id]
     assert ed.target_ids.tolist() == list(b"t" * 15) + [tok.eos_token_id]

@@ -10,7 +10,7 @@ import transformers
 
 from rt_jax.data.batching import BatchIterator
 from rt_jax.data.tokenize import tokenize_pairs
-from rt_jax.models import ByteTokenizer, from_config
+from rt_jax.models import ByteTokenizer, from_config, gpt2, t5
 
 Pair = collections.namedtuple("Pair", "sample_index prompt target")
 
@@ -35,7 +35,7 @@ def _alone_rows(ids_per_sequence, width, pad_id):
 
 def test_gpt2_packed_logits_equal_each_sequence_alone(pairs):
     tok = ByteTokenizer()
-    examples = tokenize_pairs(pairs, tok, is_encoder_decoder=False, max_length=256)
+    examples = tokenize_pairs(pairs, tok, gpt2.FAMILY, max_length=256)
     it = BatchIterator(examples, batch_size=4, seed=0, packing=True, seq_len=256)
     batch = it.batch(0, 0)
     assert it.steps_per_epoch == 1 and batch["segment_ids"].max() >= 3  # 10 sequences, ~70 tokens each
@@ -56,7 +56,7 @@ def test_gpt2_packed_logits_equal_each_sequence_alone(pairs):
 @pytest.mark.slow  # about 40 s on the shared 2-core machine
 def test_t5_packed_logits_equal_each_sequence_alone(pairs):
     tok = ByteTokenizer(add_eos=True)
-    examples = tokenize_pairs(pairs, tok, is_encoder_decoder=True, max_length=128)
+    examples = tokenize_pairs(pairs, tok, t5.FAMILY, max_length=128)
     it = BatchIterator(
         examples,
         batch_size=4,

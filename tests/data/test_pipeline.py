@@ -5,7 +5,7 @@ import pytest
 from rt_jax.configs.base import get_config
 from rt_jax.data.batching import BatchIterator, token_slots
 from rt_jax.data.pipeline import build_training_data
-from rt_jax.models import ByteTokenizer
+from rt_jax.models import ByteTokenizer, gpt2
 from rt_jax.teacher.import_kojima import import_log
 from rt_jax.teacher.store import RationaleStore
 
@@ -24,7 +24,9 @@ def config(data_dir, tmp_path_factory):
 
 
 def test_ft_cot_batches_with_validation_held_out(config):
-    data = build_training_data(config, ByteTokenizer(), False, context_length=1024, process_index=1, process_count=2)
+    data = build_training_data(
+        config, ByteTokenizer(), gpt2.FAMILY, context_length=1024, process_index=1, process_count=2
+    )
     trained = {p.sample_index for p in data.pairs}
     held = {ex.sample_index for ex in data.validation}
     assert len(held) == 42 and not trained & held
@@ -37,7 +39,9 @@ def test_ft_cot_batches_with_validation_held_out(config):
         int(b["loss_mask"].sum())
         for h in (0, 1)
         for b in (
-            build_training_data(config, ByteTokenizer(), False, process_index=h, process_count=2).iterator.batch(0, s)
+            build_training_data(config, ByteTokenizer(), gpt2.FAMILY, process_index=h, process_count=2).iterator.batch(
+                0, s
+            )
             for s in range(data.iterator.steps_per_epoch)
         )
     )
@@ -48,7 +52,7 @@ def test_packing_is_used_only_where_it_saves_compute(config):
     config = config.copy_and_resolve_references()
     for seq_len, packing, expect_packed in ((1024, True, True), (1024, False, False), (128, True, False)):
         config.train.max_seq_len, config.train.packing = seq_len, packing
-        data = build_training_data(config, ByteTokenizer(), False, process_index=0, process_count=1)
+        data = build_training_data(config, ByteTokenizer(), gpt2.FAMILY, process_index=0, process_count=1)
         assert data.packing == expect_packed, (seq_len, packing)
         other = BatchIterator(data.iterator.examples, 8, config.seed, not data.packing, seq_len)
         if packing:  # the plan in use needs no more slots than the other one
@@ -60,5 +64,5 @@ def test_packing_is_used_only_where_it_saves_compute(config):
 def test_config_template_overrides_the_methods(config):
     config = config.copy_and_resolve_references()
     config.template = "ft_cot_natural"
-    data = build_training_data(config, ByteTokenizer(), False, process_index=0, process_count=1)
+    data = build_training_data(config, ByteTokenizer(), gpt2.FAMILY, process_index=0, process_count=1)
     assert all(p.prompt.startswith("Q: ") and "\n\nTherefore the answer is " in p.target for p in data.pairs)

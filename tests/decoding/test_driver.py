@@ -121,9 +121,10 @@ def test_t5_without_decoder_start_field_starts_from_pad():
     import types
 
     from rt_jax.decoding.adapters import adapter_for
+    from rt_jax.models import t5
 
     config = types.SimpleNamespace(pad_token_id=0)  # transformers 5's bare T5Config has no such field
-    loaded = types.SimpleNamespace(module=None, config=config, is_encoder_decoder=True)
+    loaded = types.SimpleNamespace(module=None, config=config, is_encoder_decoder=True, family=t5.FAMILY)
     assert adapter_for(loaded, 8).decoder_start_token_id == 0
     config.decoder_start_token_id = 5
     assert adapter_for(loaded, 8).decoder_start_token_id == 5

@@ -83,7 +83,7 @@ def test_fine_tuning_methods(method, model, request, data_dir, kojima_cache, tmp
         f"multiarith,{method},gpt2", request.getfixturevalue(f"tiny_{model}_dir"), data_dir, kojima_cache
     )
     loaded = loop.load_student(config)
-    data = build_training_data(config, loaded.tokenizer, loaded.is_encoder_decoder)
+    data = build_training_data(config, loaded.tokenizer, loaded.family)
     # the pairs are the teacher's correct rationales of the training questions (all questions for ft)
     train = set(load_split("multiarith", data_dir).train)
     store = RationaleStore(kojima_cache)

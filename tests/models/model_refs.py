@@ -5,6 +5,21 @@ import pathlib
 import numpy as np
 import torch
 
+# Small configs (transformers keyword arguments) for fast checkpoint and registry tests.
+GPT2_SMALL = dict(vocab_size=40, n_positions=16, n_embd=16, n_layer=2, n_head=2, bos_token_id=1, eos_token_id=1)
+T5_SMALL = dict(
+    vocab_size=40,
+    d_model=16,
+    d_kv=4,
+    d_ff=20,
+    num_layers=1,
+    num_decoder_layers=2,
+    num_heads=2,
+    relative_attention_num_buckets=8,
+    decoder_start_token_id=0,
+    dropout_rate=0.0,
+)
+
 
 def torch_logits(model, **inputs) -> np.ndarray:
     with torch.no_grad():

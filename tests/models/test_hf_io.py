@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 import torch
-from model_refs import left_padded_batch, right_padded_batch, save_state_dict, torch_logits
+from model_refs import GPT2_SMALL, T5_SMALL, left_padded_batch, right_padded_batch, save_state_dict, torch_logits
 from safetensors.numpy import load_file, save_file
 from transformers import (
     AutoModelForCausalLM,
@@ -21,20 +21,6 @@ from transformers import (
 from rt_jax import models
 from rt_jax.errors import UserError
 from rt_jax.models import ByteTokenizer
-
-GPT2_SMALL = dict(vocab_size=40, n_positions=16, n_embd=16, n_layer=2, n_head=2, bos_token_id=1, eos_token_id=1)
-T5_SMALL = dict(
-    vocab_size=40,
-    d_model=16,
-    d_kv=4,
-    d_ff=20,
-    num_layers=1,
-    num_decoder_layers=2,
-    num_heads=2,
-    relative_attention_num_buckets=8,
-    decoder_start_token_id=0,
-    dropout_rate=0.0,
-)
 
 
 @pytest.fixture(scope="module")
