@@ -135,3 +135,44 @@ def test_a_repaired_cut_line_is_reported_as_repaired_and_generate_exits_0(coin_s
         "left by an interrupted writer; no record lost"
     ]
     assert shard.read_bytes() == whole
+
+
+@pytest.mark.slow
+def test_generate_killed_at_random_points_loses_and_duplicates_nothing(coin_server, tmp_path, data_dir):
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = random.Random(0)
+    coin_server.plan.extend(([0.05] * 4 + [429, 500]) * 300)  # slow and flaky
+    args = http_args(
+        "generate", coin_server.url, tmp_path, data_dir, "--limit=40", "--num_completions=4", "--batch_size=8"
+    )
+    shard = RationaleStore(tmp_path).shard_path("fake-teacher", "zs_cot_t70", "coin_flip")
+    kept, kills = b"", 0
+    for _ in range(10):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rt_jax.teacher", *args],
+            env={**os.environ, "RT_KEY": KEY},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.5, 2.5))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        now = shard.read_bytes() if shard.exists() else b""
+        assert now.startswith(kept)  # every whole line written before a kill is still there
+        kept = now[: now.rfind(b"\n") + 1]
+    assert kills >= 5
+    final = cli(*args, env={"RT_KEY": KEY})
+    assert final.returncode == 0, final.stderr
+    lines = shard.read_bytes().splitlines()
+    records = RationaleStore(tmp_path).read("fake-teacher", "zs_cot_t70", "coin_flip")
+    train = load_split("coin_flip", data_dir).train[:40]
+    assert len(lines) == len(records) == 160  # nothing lost, nothing twice
+    assert sorted(r.key[3:] for r in records) == sorted((s, c) for s in train for c in range(4))

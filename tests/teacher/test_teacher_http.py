@@ -275,3 +275,25 @@ def test_an_interrupted_run_keeps_its_records_and_a_larger_d_asks_only_for_the_r
         if r.completion_index >= 5:  # the seed of the request's first item, draws 0..2
             seed = item_seed(0, "multiarith", r.sample_index, 5)
             assert f"draw {seed}-{r.completion_index - 5}," in r.reasoning_completion
+
+
+def test_a_flaky_slow_server_still_fills_the_cache_once(server, key_env, data_dir, tmp_path):
+    _, examples = _examples(data_dir, 6)
+    # 429s, 5xx and slow replies among the first requests, taken in arrival order
+    server.plan.extend([429, 0.3, 500, 502, 0.2, 503, 429, 0.1, 504, 500])
+    sleeps = []
+    backend = HttpBackend(server.url, ApiFormat("chat", "m"), key_env, concurrency=4, sleep=sleeps.append)
+    report = generate_rationales(
+        RationaleStore(tmp_path), backend, "multiarith", examples, "fake", 8, 0.7, chunk_size=16, progress=False
+    )
+    assert report.written == 48 and backend.retries == 7 and len(sleeps) == 7
+    assert len(server.bodies("reasoning")) == 6 and len(server.bodies("answer")) == 48  # retries reach no teacher
+    records = RationaleStore(tmp_path).read("fake", "zs_cot_t70", "multiarith")
+    assert sorted(r.key[3:] for r in records) == sorted((ex.sample_index, c) for ex in examples for c in range(8))
+
+
+def test_a_reply_slower_than_the_timeout_is_retried(server, key_env):
+    server.plan.append(1.0)
+    backend = HttpBackend(server.url, ApiFormat("completions", "m"), key_env, timeout_s=0.3, sleep=lambda s: None)
+    outs = backend.sample([prompt(0)], 1, 32, 0.7, seeds=[4])
+    assert backend.retries == 1 and "draw 4-0" in outs[0][0].text
