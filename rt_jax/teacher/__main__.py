@@ -71,7 +71,7 @@ flags.DEFINE_integer(
     "batch_size",
     None,
     "generate: completions per chunk, written after each (default: local 16, also its decoding batch; "
-    "http --concurrency x --answers_per_request).",
+    "http --concurrency x the larger of --num_completions and --answers_per_request).",
     lower_bound=1,
 )
 flags.DEFINE_integer("seed", 0, "generate: sampling seed.")
@@ -255,7 +255,9 @@ def generate(problems: list[str], repairs: list[str]) -> None:
     _check_sampling()
     tasks = _tasks()
     backend, store = _backend(), _store(repairs)
-    chunk = FLAGS.batch_size or (FLAGS.concurrency * FLAGS.answers_per_request if FLAGS.backend == "http" else 16)
+    # http: enough per chunk to keep --concurrency requests in flight in both steps
+    busy = FLAGS.concurrency * max(FLAGS.num_completions, FLAGS.answers_per_request)
+    chunk = FLAGS.batch_size or (busy if FLAGS.backend == "http" else 16)
     for task in tasks:
         report = generate_rationales(
             store,

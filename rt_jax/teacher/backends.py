@@ -221,18 +221,21 @@ def _describe(reason) -> str:
 
 
 def _error_detail(error: urllib.error.HTTPError) -> str:
-    """The server's own words: `error.message` of a JSON error body, else the body's start."""
+    """The server's own words: the message of a JSON error body (OpenAI's {"error": {"message"}},
+    vLLM's {"message"}), else the body's start."""
     try:
         raw = error.read()[:2000].decode("utf-8", "replace")
     except OSError:
         return ""
     try:
-        message = json.loads(raw)["error"]["message"]
-        if isinstance(message, str):
-            return message[:300]
-    except (ValueError, KeyError, TypeError):
-        pass
-    return raw[:300]
+        body = json.loads(raw)
+    except ValueError:
+        return raw[:300]
+    if not isinstance(body, dict):
+        return raw[:300]
+    inner = body.get("error")
+    message = inner.get("message") if isinstance(inner, dict) else inner or body.get("message")
+    return message[:300] if isinstance(message, str) else raw[:300]
 
 
 class LocalModelBackend:
