@@ -92,9 +92,30 @@ GENERATE_CASES = [
 BATCH_WRITE_FLAGS = ("--limit", "--temperature=0", "--backend", "--extra_body={bad", "--stop=a,", "--model")
 CASES = [("generate", f, s) for f, s in FLAG_CASES + GENERATE_CASES if f != ["--backend=local"]]
 CASES += [("batch_write", f, s) for f, s in FLAG_CASES if f[0].startswith(BATCH_WRITE_FLAGS)]
+# In the default suite (a subprocess each); the rest of the table runs with -m slow.
+DEFAULT = {
+    ("generate", "--max_retries=-1"),
+    ("generate", "--limit=-3"),
+    ("generate", "--batch_size=-1"),
+    ("generate", "--num_completions=0"),
+    ("generate", "--concurrency=0"),
+    ("generate", "--answers_per_request=0"),
+    ("generate", "--extra_body={bad"),
+    ("generate", r"--stop=a\q"),
+    ("generate", "--url=notaurl"),
+    ("generate", f"--url=http://h:port/v1?key={SECRET}"),
+    ("batch_write", "--limit=-3"),
+    ("batch_write", "--backend=local"),
+}
 
 
-@pytest.mark.parametrize("action, flags, says", CASES, ids=[f"{a} {' '.join(f)}" for a, f, _ in CASES])
+@pytest.mark.parametrize(
+    "action, flags, says",
+    [
+        pytest.param(a, f, s, id=f"{a} {' '.join(f)}", marks=() if (a, f[-1]) in DEFAULT else pytest.mark.slow)
+        for a, f, s in CASES
+    ],
+)
 def test_bad_flags_are_one_line_before_any_request(action, flags, says, server, data_dir, tmp_path):
     before = len(server.requests)
     more = [f"--out={tmp_path / 'requests'}"] if action == "batch_write" else []
@@ -130,7 +151,16 @@ SERVER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("url, env, state, flags, says", SERVER_CASES, ids=[c[-1][:40] for c in SERVER_CASES])
+SLOW_SERVER_CASES = ("HTTP 400", "has no message.content string", "gave up after", "the reply is not JSON")
+
+
+@pytest.mark.parametrize(
+    "url, env, state, flags, says",
+    [
+        pytest.param(*c, id=c[-1][:40], marks=pytest.mark.slow if c[-1].startswith(SLOW_SERVER_CASES) else ())
+        for c in SERVER_CASES
+    ],
+)
 def test_a_failing_server_is_one_line_naming_the_scrubbed_url_and_the_cache_stays(
     url, env, state, flags, says, server, filled, data_dir
 ):
