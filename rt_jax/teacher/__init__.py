@@ -6,12 +6,14 @@
                                 split.train, max_per_sample=1)        # correct ones, D = 1
     target = f" {records[0].reasoning_completion.strip()} --> {answer}"
 
-Command line: `python -m rt_jax.teacher <import_kojima|import_rt|export_rt|generate|stats>`.
+Command line: `python -m rt_jax.teacher <import_kojima|import_rt|export_rt|generate|batch_write|batch_import|stats>`.
 """
 
-from rt_jax.teacher.backends import Completion, HttpCompletionsBackend, LocalModelBackend, TeacherError
+from rt_jax.teacher.backends import HttpBackend, LocalModelBackend, TeacherError
+from rt_jax.teacher.batch import import_outputs, write_requests
 from rt_jax.teacher.generate import generate_rationales, method_name
 from rt_jax.teacher.import_kojima import KOJIMA_METHOD, KOJIMA_TEACHER, import_log, kojima_logs
+from rt_jax.teacher.openai_api import ApiFormat, Completion
 from rt_jax.teacher.reasoning_teacher import export_rt, import_rt_file
 from rt_jax.teacher.record import SCHEMA_VERSION, Record
 from rt_jax.teacher.select import in_dataset_letters, select_rationales, train_rationales
@@ -19,9 +21,10 @@ from rt_jax.teacher.stats import cache_stats, shard_stats
 from rt_jax.teacher.store import Conflict, RationaleStore
 
 __all__ = [
+    "ApiFormat",
     "Completion",
     "Conflict",
-    "HttpCompletionsBackend",
+    "HttpBackend",
     "KOJIMA_METHOD",
     "KOJIMA_TEACHER",
     "LocalModelBackend",
@@ -33,6 +36,7 @@ __all__ = [
     "export_rt",
     "generate_rationales",
     "import_log",
+    "import_outputs",
     "import_rt_file",
     "in_dataset_letters",
     "kojima_logs",
@@ -40,4 +44,5 @@ __all__ = [
     "select_rationales",
     "shard_stats",
     "train_rationales",
+    "write_requests",
 ]

@@ -3,6 +3,10 @@
 A record is the full input/output of one Zero-shot-CoT run of a teacher on one question:
 the reasoning step ("Q: ...\\nA: Let's think step by step." -> rationale) and the answer step
 (prompt + rationale + trigger -> answer text), with the parsed prediction and its score.
+
+Schema versions: 1 had no `messages` or `usage`; 2 (this one) adds them, both optional (null when
+unknown). A version-1 line still reads, as a record whose new fields are null; any other version,
+and a version-1 line that carries a version-2 field, is refused.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import re
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Teacher / method / task names become file names: keep them boring.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -39,6 +43,12 @@ class Record:
     prediction: str | None  # parsed answer, in the unified dataset's terms (e.g. its option letter)
     correct: bool
     extra: dict = dataclasses.field(default_factory=dict)  # source-specific, JSON-able, kept verbatim
+    # Chat teachers: the whole conversation, [{"role", "content"}, ...] (rt_jax.teacher.generate
+    # says which turns are sent); null for text prompts.
+    messages: list | None = None
+    # Tokens the server billed for this record's share of its requests: {"prompt_tokens": int,
+    # "completion_tokens": int} over both steps (rt_jax.teacher.openai_api.split_usage); null when unknown.
+    usage: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -52,6 +62,9 @@ class Record:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Record)}
 _ALL = frozenset(_FIELDS)
+_NEW_IN_2 = frozenset({"messages", "usage"})
+_ALLOWED = {1: _ALL - _NEW_IN_2, SCHEMA_VERSION: _ALL}
+USAGE_KEYS = ("prompt_tokens", "completion_tokens")
 _REQUIRED = frozenset(
     n for n, f in _FIELDS.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 )
@@ -86,12 +99,13 @@ def record_from_dict(d: Any) -> Record:
     if type(d) is not dict:
         raise InvalidRecord(f"expected a JSON object, got {type(d).__name__}")
     version = d.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise InvalidRecord(f"unknown schema_version {version!r} (this rt_jax reads {SCHEMA_VERSION})")
+    allowed = _ALLOWED.get(version) if type(version) is int else None
+    if allowed is None:
+        raise InvalidRecord(f"unknown schema_version {version!r} (this rt_jax reads {sorted(_ALLOWED)})")
     keys = d.keys()
-    if keys != _ALL:
-        if keys - _ALL:
-            raise InvalidRecord(f"unknown field(s) {sorted(keys - _ALL)}")
+    if keys != allowed:
+        if keys - allowed:
+            raise InvalidRecord(f"unknown field(s) {sorted(keys - allowed)} for schema_version {version}")
         if _REQUIRED - keys:
             raise InvalidRecord(f"missing field(s) {sorted(_REQUIRED - keys)}")
     for name in _STR_FIELDS:
@@ -107,8 +121,31 @@ def record_from_dict(d: Any) -> Record:
         raise InvalidRecord("field 'correct' must be true or false")
     if type(d.get("extra", {})) is not dict:
         raise InvalidRecord("field 'extra' must be an object")
+    _check_messages(d.get("messages"))
+    _check_usage(d.get("usage"))
     _check_shard_names(d["teacher"], d["method"], d["task"])
-    return Record(**d)
+    return Record(**{**d, "schema_version": SCHEMA_VERSION})  # an older line reads as today's record
+
+
+def _check_messages(messages: Any) -> None:
+    if messages is None:
+        return
+    if type(messages) is not list or not all(
+        type(m) is dict and m.keys() == {"role", "content"} and type(m["role"]) is str and type(m["content"]) is str
+        for m in messages
+    ):
+        raise InvalidRecord('field \'messages\' must be null or a list of {"role": str, "content": str}')
+
+
+def _check_usage(usage: Any) -> None:
+    if usage is None:
+        return
+    if (
+        type(usage) is not dict
+        or usage.keys() != set(USAGE_KEYS)
+        or not all(type(usage[k]) is int and usage[k] >= 0 for k in USAGE_KEYS)
+    ):
+        raise InvalidRecord('field \'usage\' must be null or {"prompt_tokens": n, "completion_tokens": n}, n >= 0')
 
 
 def record_from_json(line: str) -> Record:

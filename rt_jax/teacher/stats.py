@@ -1,8 +1,9 @@
-"""Per-shard statistics of the cache: how good the teacher is and what a student would get."""
+"""Per-shard statistics of the cache: how good the teacher is, what a student would get, and what
+the run cost (the server's tokens, summed over the records that carry them)."""
 
 from __future__ import annotations
 
-from rt_jax.teacher.record import Record
+from rt_jax.teacher.record import USAGE_KEYS, Record
 from rt_jax.teacher.store import RationaleStore
 
 
@@ -18,6 +19,7 @@ def shard_stats(records: list[Record], train: set[int], test: set[int]) -> dict:
     train_recs = [r for r in records if r.sample_index in train]
     correct_train = [r for r in train_recs if r.correct]
     train_samples = {r.sample_index for r in train_recs}
+    billed = [r.usage for r in records if r.usage is not None]
     return {
         "samples": len(samples),
         "completions": len(records),
@@ -31,6 +33,8 @@ def shard_stats(records: list[Record], train: set[int], test: set[int]) -> dict:
         "distinct_correct_train_rationales": len(
             {(r.sample_index, r.reasoning_completion.strip()) for r in correct_train}
         ),
+        "completions_with_usage": len(billed),
+        **{key: sum(u[key] for u in billed) if billed else None for key in USAGE_KEYS},
     }
 
 
@@ -59,6 +63,8 @@ COLUMNS = [
     ("train_samples_with_correct", "train w/ correct"),
     ("mean_correct_per_train_sample", "correct/train"),
     ("distinct_rationales", "distinct"),
+    ("prompt_tokens", "prompt tokens"),
+    ("completion_tokens", "compl. tokens"),
 ]
 
 

@@ -6,7 +6,8 @@ Safety rules, because a cache may hold $1000 of API calls:
 - Records are only ever appended; a line is written with one `write` of its bytes plus the newline,
   so a killed writer leaves at most one partial last line.
 - Opening a writer repairs a partial last line: the bytes are saved next to the shard
-  (`<task>.jsonl.partial-<n>`) before the shard is cut back to its last full line.
+  (`<task>.jsonl.partial-<n>`) before the shard is cut back to its last full line. Such a repair
+  loses no record and is reported in `RationaleStore.repairs`, not as a problem.
 - A key (teacher, method, task, sample_index, completion_index) is written once. Appending the same
   record again is a no-op; appending a different record under an existing key raises `Conflict`.
 - One writer per shard: an exclusive `flock` on `<task>.jsonl.lock`; a second writer gets a UserError.
@@ -67,10 +68,12 @@ def _parse_lines(path: pathlib.Path, data: bytes, problems: list[str]) -> list[R
 
 
 class RationaleStore:
-    """A directory of shards. Cheap to create; reads are cached per shard by (mtime, size)."""
+    """A directory of shards. Cheap to create; reads are cached per shard by (mtime, size).
+    `repairs` collects one line per shard tail its writers repaired (pass a list to share one)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, repairs: list[str] | None = None):
         self.root = pathlib.Path(root)
+        self.repairs = repairs if repairs is not None else []
         self._cache: dict[pathlib.Path, tuple[tuple[int, int], list[Record], list[str]]] = {}
 
     def shard_path(self, teacher: str, method: str, task: str) -> pathlib.Path:
@@ -120,7 +123,7 @@ class RationaleStore:
     def writer(
         self, teacher: str, method: str, task: str, problems: list[str] | None = None, fsync_every_s: float = 5.0
     ) -> "ShardWriter":
-        return ShardWriter(self.shard_path(teacher, method, task), problems, fsync_every_s)
+        return ShardWriter(self.shard_path(teacher, method, task), problems, fsync_every_s, self.repairs)
 
     def __iter__(self) -> Iterator[Record]:
         for shard in self.shards():
@@ -150,9 +153,12 @@ def _write_all(fd: int, data: bytes) -> None:
 class ShardWriter:
     """Appends records to one shard under an exclusive lock. Use as a context manager."""
 
-    def __init__(self, path: pathlib.Path, problems: list[str] | None, fsync_every_s: float):
+    def __init__(
+        self, path: pathlib.Path, problems: list[str] | None, fsync_every_s: float, repairs: list[str] | None = None
+    ):
         self.path = path
         self.problems = problems if problems is not None else []
+        self.repairs = repairs if repairs is not None else []
         self.fsync_every_s = fsync_every_s
         self.written = 0
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,13 +187,13 @@ class ShardWriter:
         try:  # the whole record got out but its newline did not: just finish the line
             record_from_json(tail.decode("utf-8"))
             os.write(self._fd, b"\n")
-            self.problems.append(f"{self.path}: last line had no newline; completed it")
+            self.repairs.append(f"{self.path}: repaired: the last record had no newline; completed it")
         except (InvalidRecord, UnicodeDecodeError):
             backup = _save_partial_tail(self.path, tail)
             os.ftruncate(self._fd, cut)
-            self.problems.append(
-                f"{self.path}: cut a truncated last line ({len(tail)} bytes, "
-                f"saved to {backup.name}) left by an interrupted writer"
+            self.repairs.append(
+                f"{self.path}: repaired: cut a truncated last line ({len(tail)} bytes, "
+                f"saved to {backup.name}) left by an interrupted writer; no record lost"
             )
         os.fsync(self._fd)
 
@@ -196,6 +202,9 @@ class ShardWriter:
 
     def keys(self):
         return self._existing.keys()
+
+    def get(self, key) -> Record | None:
+        return self._existing.get(key)
 
     def append(self, record: Record) -> bool:
         """Write `record`; False if the identical record is already there; Conflict if a different one is."""

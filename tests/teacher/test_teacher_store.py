@@ -1,5 +1,6 @@
 """The cache store: append-only, crash-safe, one writer, validated on read."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -82,7 +83,8 @@ def test_truncated_last_line_is_reported_on_read_and_cut_with_a_backup_by_a_writ
     problems = []
     with store.writer(*SHARD, problems=problems) as w:
         assert w.append(make_record(1))
-    assert "cut a truncated last line" in problems[0]
+    assert problems == [] and len(store.repairs) == 1  # nothing was skipped
+    assert f"{path}: repaired: cut a truncated last line (37 bytes" in store.repairs[0]
     assert (path.parent / f"{path.name}.partial-0").read_bytes() == partial  # nothing lost
     assert store.read(*SHARD) == [make_record(0), make_record(1)]
 
@@ -168,3 +170,50 @@ def test_writer_killed_mid_run_loses_nothing_and_a_rerun_adds_no_duplicates(tmp_
     assert added == 50
     records = store.read(*SHARD)
     assert [r.sample_index for r in records] == list(range(kept + 50))
+
+
+def _version_1_line(record: Record) -> str:
+    """The line rt_jax wrote before schema version 2 (no messages, no usage)."""
+    d = json.loads(record.to_json())
+    del d["messages"], d["usage"]
+    return json.dumps(d | {"schema_version": 1}, ensure_ascii=False)
+
+
+def test_version_1_lines_read_as_records_without_messages_or_usage_and_resume_over(tmp_path):
+    old = make_record(0)
+    assert record_from_json(_version_1_line(old)) == old and old.messages is None and old.usage is None
+    store = RationaleStore(tmp_path)
+    path = store.shard_path(*SHARD)
+    path.parent.mkdir(parents=True)
+    path.write_text(_version_1_line(old) + "\n", encoding="utf-8")
+    with store.writer(*SHARD) as w:
+        assert not w.append(make_record(0))  # the same record: already there, the old line stays
+        assert w.append(make_record(1))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == _version_1_line(old) and json.loads(lines[1])["schema_version"] == SCHEMA_VERSION == 2
+
+
+def test_messages_and_usage_round_trip_and_are_checked():
+    chat = dataclasses.replace(
+        make_record(0),
+        messages=[
+            {"role": "user", "content": "Q: x\nA: Let's think step by step."},
+            {"role": "assistant", "content": "ü"},
+        ],
+        usage={"prompt_tokens": 12, "completion_tokens": 5},
+    )
+    assert record_from_json(chat.to_json()) == chat
+    d = json.loads(chat.to_json())
+    cases = [
+        ({"schema_version": 1}, r"unknown field\(s\) \['messages', 'usage'\] for schema_version 1"),
+        ({"schema_version": 3}, r"unknown schema_version 3 \(this rt_jax reads \[1, 2\]\)"),
+        ({"schema_version": "2"}, "unknown schema_version '2'"),
+        ({"messages": [{"role": "user"}]}, "'messages' must be null or a list"),
+        ({"messages": "hello"}, "'messages' must be null or a list"),
+        ({"usage": {"prompt_tokens": 1}}, "'usage' must be null or"),
+        ({"usage": {"prompt_tokens": -1, "completion_tokens": 0}}, "'usage' must be null or"),
+        ({"usage": {"prompt_tokens": 1.5, "completion_tokens": 0}}, "'usage' must be null or"),
+    ]
+    for change, match in cases:
+        with pytest.raises(ValueError, match=match):
+            record_from_json(json.dumps(d | change))
