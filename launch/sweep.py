@@ -27,6 +27,7 @@ from ml_collections import config_flags
 
 from launch import grid, hosts, run_state
 from launch.shell import find_binary
+from rt_jax import run_dir
 from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
@@ -117,7 +118,7 @@ class Sweep:
 
 
 def best_accuracy(workdir: epath.Path) -> str:
-    results = run_state.read_json(workdir / run_state.RESULTS_FILE) or {}
+    results = run_dir.read_json(workdir / run_dir.RESULTS_FILE) or {}
     best = results.get("best") or {}
     return f"{best['accuracy']:.2f}" if isinstance(best.get("accuracy"), (int, float)) else "-"
 
@@ -172,7 +173,7 @@ class Launcher:
         self.active.append(Active(run, workdir, slot, proc, proc.pid))
 
     def _finish(self, a: Active, exit_status: int | None) -> None:
-        has_results = run_state.results_complete(a.workdir)
+        has_results = run_dir.results_complete(a.workdir)
         state = run_state.read_state(a.workdir)
         if has_results and exit_status in (0, None):
             run_state.write_state(a.workdir, status="done", exit_status=exit_status, finished=time.time())

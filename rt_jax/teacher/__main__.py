@@ -22,32 +22,34 @@ from rt_jax.errors import UserError
 
 ACTIONS = ("import_kojima", "import_rt", "export_rt", "generate", "stats")
 
-flags.DEFINE_string("cache_dir", "teacher_cache", "Root of the rationale cache.")
-flags.DEFINE_string("data_dir", "../shared/data", "Raw task files, splits and Kojima logs.")
-flags.DEFINE_string("kojima_logs", None, "Folder of <name>_zero_shot_cot.log files (default: under --data_dir).")
-flags.DEFINE_list("tasks", [], "Tasks to act on (default: all).")
-flags.DEFINE_string("teacher", "text-davinci-002", "Teacher id (a cache folder name).")
-flags.DEFINE_string("method", None, "Method id, e.g. zs_cot, zs_cot_t70 (default: zs_cot, or from --temperature).")
-flags.DEFINE_list("rt_files", [], "reasoning-teacher CompletionDataset JSON files to import.")
-flags.DEFINE_string("out", None, "export_rt: output JSON path (must not exist).")
-flags.DEFINE_bool("json", False, "stats: print JSON {task: {...}} instead of a table.")
-flags.DEFINE_enum("backend", "http", ["http", "local"], "generate: the teacher backend.")
-flags.DEFINE_string("url", "https://api.openai.com/v1", "http backend: base URL of the completions API.")
-flags.DEFINE_string("model", None, "http: model name sent to the API; local: rt_jax model name or path.")
-flags.DEFINE_string("api_key_env", "OPENAI_API_KEY", "http: environment variable holding the API key ('' = none).")
-flags.DEFINE_integer("concurrency", 8, "http: parallel requests.")
-flags.DEFINE_float("rate_limit", 0.0, "http: most requests per second (0 = no limit).")
-flags.DEFINE_integer("max_retries", 6, "http: retries of a request on 429/5xx/network errors.")
-flags.DEFINE_enum("split", "train", ["train", "test", "all"], "generate: which samples.")
-flags.DEFINE_integer("limit", 0, "generate: only the first N samples of the split (0 = all).")
-flags.DEFINE_integer("num_completions", 1, "generate: completions per sample (D of diverse reasoning).")
-flags.DEFINE_float("temperature", 0.0, "generate: sampling temperature of the reasoning step (0 = greedy).")
-flags.DEFINE_integer("max_reasoning_tokens", 128, "generate: token limit of the rationale.")
-flags.DEFINE_integer("max_answer_tokens", 32, "generate: token limit of the answer step.")
-flags.DEFINE_integer("batch_size", 16, "generate: prompts per step (chunk written after each).")
-flags.DEFINE_integer("seed", 0, "generate: sampling seed.")
-
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("cache_dir", "teacher_cache", "Root of the rationale cache.")
+    flags.DEFINE_string("data_dir", "../shared/data", "Raw task files, splits and Kojima logs.")
+    flags.DEFINE_string("kojima_logs", None, "Folder of <name>_zero_shot_cot.log files (default: under --data_dir).")
+    flags.DEFINE_list("tasks", [], "Tasks to act on (default: all).")
+    flags.DEFINE_string("teacher", "text-davinci-002", "Teacher id (a cache folder name).")
+    flags.DEFINE_string("method", None, "Method id, e.g. zs_cot, zs_cot_t70 (default: zs_cot, or from --temperature).")
+    flags.DEFINE_list("rt_files", [], "reasoning-teacher CompletionDataset JSON files to import.")
+    flags.DEFINE_string("out", None, "export_rt: output JSON path (must not exist).")
+    flags.DEFINE_bool("json", False, "stats: print JSON {task: {...}} instead of a table.")
+    flags.DEFINE_enum("backend", "http", ["http", "local"], "generate: the teacher backend.")
+    flags.DEFINE_string("url", "https://api.openai.com/v1", "http backend: base URL of the completions API.")
+    flags.DEFINE_string("model", None, "http: model name sent to the API; local: rt_jax model name or path.")
+    flags.DEFINE_string("api_key_env", "OPENAI_API_KEY", "http: environment variable holding the API key ('' = none).")
+    flags.DEFINE_integer("concurrency", 8, "http: parallel requests.")
+    flags.DEFINE_float("rate_limit", 0.0, "http: most requests per second (0 = no limit).")
+    flags.DEFINE_integer("max_retries", 6, "http: retries of a request on 429/5xx/network errors.")
+    flags.DEFINE_enum("split", "train", ["train", "test", "all"], "generate: which samples.")
+    flags.DEFINE_integer("limit", 0, "generate: only the first N samples of the split (0 = all).")
+    flags.DEFINE_integer("num_completions", 1, "generate: completions per sample (D of diverse reasoning).")
+    flags.DEFINE_float("temperature", 0.0, "generate: sampling temperature of the reasoning step (0 = greedy).")
+    flags.DEFINE_integer("max_reasoning_tokens", 128, "generate: token limit of the rationale.")
+    flags.DEFINE_integer("max_answer_tokens", 32, "generate: token limit of the answer step.")
+    flags.DEFINE_integer("batch_size", 16, "generate: prompts per step (chunk written after each).")
+    flags.DEFINE_integer("seed", 0, "generate: sampling seed.")
 
 
 def _tasks() -> list[str]:
@@ -197,7 +199,7 @@ def main(argv) -> int:
 
 
 def run() -> None:
-    run_main(main)
+    run_main(main, define_flags)
 
 
 if __name__ == "__main__":

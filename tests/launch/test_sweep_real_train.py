@@ -12,6 +12,7 @@ import pytest
 from launch_helpers import REPO_ROOT, run_cli, write_sweep_config
 
 from launch import grid, run_state
+from rt_jax import run_dir
 
 TASKS = ("multiarith", "single_eq")
 
@@ -107,7 +108,7 @@ def test_real_sweep_survives_a_kill_and_reports(tmp_path, data_dir):
 
     sweep = start_sweep(config)
     wait_for(
-        lambda: run_state.results_complete(first) and any(p.name.isdigit() for p in (second / "checkpoints").glob("*")),
+        lambda: run_dir.results_complete(first) and any(p.name.isdigit() for p in (second / "checkpoints").glob("*")),
         sweep,
     )
     sweep.send_signal(signal.SIGTERM)
