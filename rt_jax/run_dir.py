@@ -109,10 +109,10 @@ def _base_defaults() -> dict[str, Any]:
 
 def differences(saved, config) -> list[tuple[str, Any, Any]]:
     """(field, saved value, this config's value) of every identity field the two differ in; a
-    field one side lacks counts as base.py's default there."""
+    field one side lacks counts as base.py's default there (None when base.py lacks it too)."""
     a, b, defaults = identity(saved), identity(config), _base_defaults()
     out = []
-    for key in sorted(set(a) | set(b)):
+    for key in sorted(set(a) | set(b), key=lambda k: ("." in k, k)):  # top-level fields first
         va, vb = a.get(key, defaults.get(key, _MISSING)), b.get(key, defaults.get(key, _MISSING))
         if va != vb:
             out.append((key, None if va is _MISSING else va, None if vb is _MISSING else vb))
@@ -185,11 +185,15 @@ def check(config, workdir) -> None:
         return
     diff = differences(_read_snapshot(file), config)
     if diff:
-        shown = "; ".join(f"{key}: {a!r} there, {b!r} here" for key, a, b in diff[:3])
+        shown = "; ".join(f"{key}: {_shown(a)} there, {_shown(b)} here" for key, a, b in diff[:3])
         more = f"; and {len(diff) - 3} more" if len(diff) > 3 else ""
         raise UserError(
             f"{file}: this workdir belongs to a run with a different config ({shown}{more}); use a new --workdir"
         )
+
+
+def _shown(value) -> str:
+    return "absent" if value is None else repr(value)
 
 
 def write_snapshot(config, workdir) -> None:
