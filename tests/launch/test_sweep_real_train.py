@@ -39,7 +39,7 @@ class OracleTeacher:
 def make_tiny_setup(out, data_dir):
     """A teacher cache for the training questions of TASKS (greedy + 2 samples at temperature
     0.7) and a from-scratch 1-layer byte-level GPT-2."""
-    from rt_jax import demo
+    from rt_jax import configs, demo
     from rt_jax.tasks import load_dataset, load_split
     from rt_jax.teacher.generate import generate_rationales
     from rt_jax.teacher.store import RationaleStore
@@ -51,7 +51,7 @@ def make_tiny_setup(out, data_dir):
             generate_rationales(
                 store, OracleTeacher(examples), task, examples, "oracle", count, temperature, progress=False
             )
-    cfg = demo.load_demo_config("ft_cot")
+    cfg = configs.load("demo:ft_cot")
     d = cfg.demo
     d.n_layer, d.n_embd, d.n_head, d.n_positions = 1, 32, 2, 512
     return demo.make_student(cfg, out)
