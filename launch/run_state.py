@@ -2,8 +2,8 @@
 
 `<workdir>/sweep_state.json` holds {status, attempts, failures, host, pid, slot, log, command,
 started, finished, exit_status}. Whether a run is done is decided by its results.json (written
-by the train command) reaching the last epoch, so a run finished by hand, or by another sweep,
-counts as done too.
+by the train command) reaching the last epoch (rt_jax.run_dir.results_complete), so a run
+finished by hand, or by another sweep, counts as done too.
 """
 
 import json
@@ -13,20 +13,11 @@ import time
 
 from etils import epath
 
+from rt_jax import run_dir
+
 STATE_FILE = "sweep_state.json"
-RESULTS_FILE = "results.json"
-CONFIG_FILE = "config.json"  # the train command's config snapshot
 # What --status shows. "interrupted" runs (the launcher died) are started again like pending ones.
 STATUSES = ("done", "running", "failed", "interrupted", "pending")
-
-
-def read_json(path: epath.Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError:
-        return None  # a results.json being written right now: not done yet
 
 
 def write_json_atomic(path: epath.Path, data: dict) -> None:
@@ -36,21 +27,8 @@ def write_json_atomic(path: epath.Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def results_complete(workdir: epath.Path) -> bool:
-    """results.json is there and covers the last epoch of the run's config.json (the train
-    command rewrites results.json after every epoch, so its presence alone is not enough)."""
-    results = read_json(workdir / RESULTS_FILE)
-    if results is None:
-        return False
-    config = read_json(workdir / CONFIG_FILE) or {}
-    num_epochs = (config.get("train") or {}).get("num_epochs")
-    if not isinstance(num_epochs, int) or num_epochs <= 0:
-        return True  # no snapshot, or an evaluation-only run: its results are final
-    return any(e.get("epoch") == num_epochs - 1 for e in results.get("epochs") or [])
-
-
 def read_state(workdir: epath.Path) -> dict:
-    return read_json(workdir / STATE_FILE) or {}
+    return run_dir.read_json(workdir / STATE_FILE) or {}
 
 
 def write_state(workdir: epath.Path, **fields) -> dict:
@@ -84,7 +62,7 @@ def run_status(workdir: epath.Path, max_attempts: int) -> tuple[str, dict]:
         if state.get("host") != socket.gethostname() or pid_alive(int(state.get("pid", -1))):
             return "running", state
         status = "interrupted"
-    if status != "interrupted" and results_complete(workdir):
+    if status != "interrupted" and run_dir.results_complete(workdir):
         return "done", state
     if status == "interrupted":
         return "interrupted", state

@@ -27,39 +27,46 @@ from ml_collections import config_flags
 
 from launch import grid, hosts, run_state
 from launch.shell import find_binary
+from rt_jax import run_dir
 from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
-_SWEEP = config_flags.DEFINE_config_file(
-    "sweep", None, "Sweep config: a file, or packaged: sweeps/paper, sweeps/diverse_reasoning."
-)
-_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the plan (runs and their commands) only.")
-_STATUS = flags.DEFINE_bool("status", False, "Print done/running/failed/pending per run and exit.")
-_ONLY = flags.DEFINE_string("only", "", "Only runs whose name matches this regular expression.")
-_PARALLEL = flags.DEFINE_integer("parallel", 0, "Local runs at a time (0: the config's `parallel`).")
-_RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Give failed runs max_attempts more tries.")
-_LOGS = flags.DEFINE_string(
-    "run_logs", "", "Local directory of run logs (default: <root>/logs, or ./sweep_logs/<name> when root is on gs://)."
-)
-_TPU_VMS = flags.DEFINE_list(
-    "tpu_vms",
-    [],
-    "Dispatch runs to these TPU VMs, one run per VM at a time (all workers of a slice run it); needs a gs:// root.",
-)
-_ZONE = flags.DEFINE_string("zone", "", "Zone of --tpu_vms.")
-_PROJECT = flags.DEFINE_string("project", "", "Project of --tpu_vms.")
-_REMOTE = flags.DEFINE_string("remote_dir", "rt_jax", "Checkout on the VMs (launch.vm sync).")
-_GCLOUD = flags.DEFINE_string("gcloud", "gcloud", "gcloud executable (with --tpu_vms).")
-_STAGE = flags.DEFINE_bool(
-    "stage_on_vm",
-    False,
-    "With --tpu_vms on single-host VMs: train in a local workdir on the VM "
-    "and copy it from / to the run's gs:// directory around each attempt (only for a custom train "
-    "command that cannot write gs://; rt_jax.train writes gs:// itself. Progress since the attempt "
-    "began is lost on preemption).",
-)
-_REPORT = flags.DEFINE_bool("report", True, "When every run is done, run the config's report command.")
-_POLL = flags.DEFINE_float("poll_seconds", 1.0, "Seconds between checks on running runs.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    config_flags.DEFINE_config_file(
+        "sweep", None, "Sweep config: a file, or packaged: sweeps/paper, sweeps/diverse_reasoning."
+    )
+    flags.DEFINE_bool("dry_run", False, "Print the plan (runs and their commands) only.")
+    flags.DEFINE_bool("status", False, "Print done/running/failed/pending per run and exit.")
+    flags.DEFINE_string("only", "", "Only runs whose name matches this regular expression.")
+    flags.DEFINE_integer("parallel", 0, "Local runs at a time (0: the config's `parallel`).")
+    flags.DEFINE_bool("retry_failed", False, "Give failed runs max_attempts more tries.")
+    flags.DEFINE_string(
+        "run_logs",
+        "",
+        "Local directory of run logs (default: <root>/logs, or ./sweep_logs/<name> when root is on gs://).",
+    )
+    flags.DEFINE_list(
+        "tpu_vms",
+        [],
+        "Dispatch runs to these TPU VMs, one run per VM at a time (all workers of a slice run it); needs a gs:// root.",
+    )
+    flags.DEFINE_string("zone", "", "Zone of --tpu_vms.")
+    flags.DEFINE_string("project", "", "Project of --tpu_vms.")
+    flags.DEFINE_string("remote_dir", "rt_jax", "Checkout on the VMs (launch.vm sync).")
+    flags.DEFINE_string("gcloud", "gcloud", "gcloud executable (with --tpu_vms).")
+    flags.DEFINE_bool(
+        "stage_on_vm",
+        False,
+        "With --tpu_vms on single-host VMs: train in a local workdir on the VM "
+        "and copy it from / to the run's gs:// directory around each attempt (only for a custom train "
+        "command that cannot write gs://; rt_jax.train writes gs:// itself. Progress since the attempt "
+        "began is lost on preemption).",
+    )
+    flags.DEFINE_bool("report", True, "When every run is done, run the config's report command.")
+    flags.DEFINE_float("poll_seconds", 1.0, "Seconds between checks on running runs.")
 
 
 @dataclasses.dataclass
@@ -117,7 +124,7 @@ class Sweep:
 
 
 def best_accuracy(workdir: epath.Path) -> str:
-    results = run_state.read_json(workdir / run_state.RESULTS_FILE) or {}
+    results = run_dir.read_json(workdir / run_dir.RESULTS_FILE) or {}
     best = results.get("best") or {}
     return f"{best['accuracy']:.2f}" if isinstance(best.get("accuracy"), (int, float)) else "-"
 
@@ -172,7 +179,7 @@ class Launcher:
         self.active.append(Active(run, workdir, slot, proc, proc.pid))
 
     def _finish(self, a: Active, exit_status: int | None) -> None:
-        has_results = run_state.results_complete(a.workdir)
+        has_results = run_dir.results_complete(a.workdir)
         state = run_state.read_state(a.workdir)
         if has_results and exit_status in (0, None):
             run_state.write_state(a.workdir, status="done", exit_status=exit_status, finished=time.time())
@@ -278,7 +285,7 @@ def report_command(sweep: Sweep) -> list[str]:
 
 def make_slots(sweep: Sweep, parallel: int):
     """(slot names, wrap(argv, slot) -> argv): local process slots or one slot per TPU VM."""
-    if not _TPU_VMS.value:
+    if not FLAGS.tpu_vms:
         if parallel < 1:
             raise UserError(f"--parallel={parallel}: expected at least 1")
         return [f"local{i}" for i in range(parallel)], lambda argv, slot, name: argv
@@ -287,17 +294,17 @@ def make_slots(sweep: Sweep, parallel: int):
             f"--tpu_vms needs a sweep root on Cloud Storage (gs://...), where the "
             f"VMs write and this launcher reads; got {sweep.root}"
         )
-    hosts.check_zone(_ZONE.value)
-    for name in _TPU_VMS.value:
+    hosts.check_zone(FLAGS.zone)
+    for name in FLAGS.tpu_vms:
         hosts.check_name(name)
-    gcloud = _GCLOUD.value if _DRY_RUN.value else find_binary(_GCLOUD.value)
-    vms = {name: hosts.TpuVm(gcloud, name, _ZONE.value, _PROJECT.value) for name in _TPU_VMS.value}
+    gcloud = FLAGS.gcloud if FLAGS.dry_run else find_binary(FLAGS.gcloud)
+    vms = {name: hosts.TpuVm(gcloud, name, FLAGS.zone, FLAGS.project) for name in FLAGS.tpu_vms}
 
     def wrap(argv, slot, name):  # every worker of the slice runs the same command
         argv = ["python3" if a == sys.executable else a for a in argv]
-        if not _STAGE.value:
-            return vms[slot].ssh(f"cd {_REMOTE.value} && {shlex.join(argv)}")
-        return vms[slot].ssh(hosts.staged_run_command(argv, name, _REMOTE.value))
+        if not FLAGS.stage_on_vm:
+            return vms[slot].ssh(f"cd {FLAGS.remote_dir} && {shlex.join(argv)}")
+        return vms[slot].ssh(hosts.staged_run_command(argv, name, FLAGS.remote_dir))
 
     return list(vms), wrap
 
@@ -305,16 +312,16 @@ def make_slots(sweep: Sweep, parallel: int):
 def main(argv):
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
-    if _SWEEP.value is None:
+    if FLAGS.sweep is None:
         raise UserError("--sweep is required: a sweep config such as sweeps/diverse_reasoning")
-    sweep = Sweep(_SWEEP.value, _ONLY.value)
-    if _STATUS.value:
+    sweep = Sweep(FLAGS.sweep, FLAGS.only)
+    if FLAGS.status:
         print_status(sweep)
         return 0
-    slots, wrap = make_slots(sweep, _PARALLEL.value or int(_SWEEP.value.get("parallel", 1)))
-    if _DRY_RUN.value:
+    slots, wrap = make_slots(sweep, FLAGS.parallel or int(FLAGS.sweep.get("parallel", 1)))
+    if FLAGS.dry_run:
         print(
-            f"sweep {_SWEEP.value.get('name', '')}: {len(sweep.runs)} runs in {sweep.root}/runs, "
+            f"sweep {FLAGS.sweep.get('name', '')}: {len(sweep.runs)} runs in {sweep.root}/runs, "
             f"slots {', '.join(slots)}"
         )
         for run in sweep.runs:  # the plan only: reads no state (--status does)
@@ -322,16 +329,16 @@ def main(argv):
             print(f"{run.name}\n    {shlex.join(command)}")
         return 0
     sweep.check_root_writable()
-    if _RETRY_FAILED.value:
+    if FLAGS.retry_failed:
         for run, status, _ in sweep.statuses():
             if status == "failed":
                 run_state.write_state(sweep.workdir(run), status="retry", failures=0)
-    log_dir = _LOGS.value or (
-        os.path.join("sweep_logs", _SWEEP.value.get("name", "sweep"))
+    log_dir = FLAGS.run_logs or (
+        os.path.join("sweep_logs", FLAGS.sweep.get("name", "sweep"))
         if os.fspath(sweep.root).startswith("gs://")
         else os.fspath(sweep.root / "logs")
     )
-    left = Launcher(sweep, slots, wrap, log_dir, _POLL.value).run()
+    left = Launcher(sweep, slots, wrap, log_dir, FLAGS.poll_seconds).run()
     counts = print_status(sweep)
     if left < 0:
         print("stopped; run the same command again to carry on", file=sys.stderr)
@@ -339,7 +346,7 @@ def main(argv):
     if left:
         print(f"{left} runs not done (failed runs: see their logs; --retry_failed tries again)", file=sys.stderr)
         return 1
-    if _REPORT.value and counts["done"]:
+    if FLAGS.report and counts["done"]:
         command = report_command(sweep)
         print("+ " + shlex.join(command), flush=True)
         return subprocess.run(command).returncode
@@ -347,4 +354,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, define_flags)

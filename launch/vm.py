@@ -34,31 +34,32 @@ from rt_jax.errors import UserError
 ACTIONS = ("create", "watch", "sync", "install", "run", "delete")
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-_PLATFORM = flags.DEFINE_enum("platform", "tpu", sorted(hosts.PLATFORMS), "Kind of host.")
-_NAME = flags.DEFINE_string("name", None, "VM (TPU node) name.")
-_ZONE = flags.DEFINE_string("zone", None, "Compute Engine zone, e.g. us-central2-b.")
-_PROJECT = flags.DEFINE_string("project", "", "Google Cloud project (default: gcloud's).")
-_ACCEL = flags.DEFINE_string(
-    "accelerator_type", None, "create: TPU type (v4-8, v5litepod-16, ...) or GPU type (nvidia-l4)."
-)
-_RUNTIME = flags.DEFINE_string(
-    "runtime_version", "", "create (TPU): software version; default matches the TPU generation."
-)
-_SPOT = flags.DEFINE_bool("spot", False, "create: spot (preemptible) capacity.")
-_QUEUED = flags.DEFINE_bool("queued", False, "TPU: create and delete through a queued resource.")
-_VALID_UNTIL = flags.DEFINE_string("valid_until", "", "create --queued: give up waiting after this long, e.g. 6h.")
-_MACHINE = flags.DEFINE_string("machine_type", "", "create (GPU): machine type, e.g. g2-standard-8.")
-_GPU_COUNT = flags.DEFINE_integer("gpu_count", 1, "create (GPU): GPUs on the VM.")
-_IMAGE = flags.DEFINE_string("image_family", "", "create (GPU): Deep Learning VM image family.")
-_REPO = flags.DEFINE_string("repo_dir", str(REPO_ROOT), "sync: local checkout to copy.")
-_REMOTE = flags.DEFINE_string("remote_dir", "rt_jax", "Checkout directory on the workers.")
-_COMMAND = flags.DEFINE_string("command", None, "run: shell command, run in --remote_dir.")
-_NUM_WORKERS = flags.DEFINE_integer("num_workers", 0, "run: hosts in the slice (0: ask gcloud describe).")
-_LOGS = flags.DEFINE_string("worker_logs", "launch_logs", "run: per-worker logs go to WORKER_LOGS/NAME/worker<i>.log.")
-_POLL = flags.DEFINE_float("poll_seconds", 30.0, "watch: seconds between state checks.")
-_TIMEOUT = flags.DEFINE_float("timeout_s", 3600.0, "watch: give up after this many seconds.")
-_GCLOUD = flags.DEFINE_string("gcloud", "gcloud", "gcloud executable.")
-_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the commands without running them.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_enum("platform", "tpu", sorted(hosts.PLATFORMS), "Kind of host.")
+    flags.DEFINE_string("name", None, "VM (TPU node) name.")
+    flags.DEFINE_string("zone", None, "Compute Engine zone, e.g. us-central2-b.")
+    flags.DEFINE_string("project", "", "Google Cloud project (default: gcloud's).")
+    flags.DEFINE_string("accelerator_type", None, "create: TPU type (v4-8, v5litepod-16, ...) or GPU type (nvidia-l4).")
+    flags.DEFINE_string("runtime_version", "", "create (TPU): software version; default matches the TPU generation.")
+    flags.DEFINE_bool("spot", False, "create: spot (preemptible) capacity.")
+    flags.DEFINE_bool("queued", False, "TPU: create and delete through a queued resource.")
+    flags.DEFINE_string("valid_until", "", "create --queued: give up waiting after this long, e.g. 6h.")
+    flags.DEFINE_string("machine_type", "", "create (GPU): machine type, e.g. g2-standard-8.")
+    flags.DEFINE_integer("gpu_count", 1, "create (GPU): GPUs on the VM.")
+    flags.DEFINE_string("image_family", "", "create (GPU): Deep Learning VM image family.")
+    flags.DEFINE_string("repo_dir", str(REPO_ROOT), "sync: local checkout to copy.")
+    flags.DEFINE_string("remote_dir", "rt_jax", "Checkout directory on the workers.")
+    flags.DEFINE_string("command", None, "run: shell command, run in --remote_dir.")
+    flags.DEFINE_integer("num_workers", 0, "run: hosts in the slice (0: ask gcloud describe).")
+    flags.DEFINE_string("worker_logs", "launch_logs", "run: per-worker logs go to WORKER_LOGS/NAME/worker<i>.log.")
+    flags.DEFINE_float("poll_seconds", 30.0, "watch: seconds between state checks.")
+    flags.DEFINE_float("timeout_s", 3600.0, "watch: give up after this many seconds.")
+    flags.DEFINE_string("gcloud", "gcloud", "gcloud executable.")
+    flags.DEFINE_bool("dry_run", False, "Print the commands without running them.")
+
 
 FAILED_STATES = {"FAILED", "SUSPENDED", "PREEMPTED", "TERMINATED", "STOPPED"}
 
@@ -80,12 +81,12 @@ def pack_checkout(repo_dir: str, out_path: str) -> int:
 def sync(host, shell: Shell) -> None:
     if shell.dry_run:
         archive = "/tmp/rt_jax_code.tar.gz"
-        print(f"# would pack the files git tracks or does not ignore in {_REPO.value} into {archive}", flush=True)
+        print(f"# would pack the files git tracks or does not ignore in {FLAGS.repo_dir} into {archive}", flush=True)
     else:
         archive = os.path.join(tempfile.mkdtemp(prefix="rt_jax_sync_"), "rt_jax_code.tar.gz")
-        count = pack_checkout(_REPO.value, archive)
-        print(f"# packed {count} files of {_REPO.value} into {archive}", flush=True)
-    remote = _REMOTE.value
+        count = pack_checkout(FLAGS.repo_dir, archive)
+        print(f"# packed {count} files of {FLAGS.repo_dir} into {archive}", flush=True)
+    remote = FLAGS.remote_dir
     shell.run(host.scp(archive, "rt_jax_code.tar.gz"))
     shell.run(host.ssh(f"mkdir -p {remote} && tar -xzf rt_jax_code.tar.gz -C {remote} && rm rt_jax_code.tar.gz"))
 
@@ -94,15 +95,15 @@ def install(host, shell: Shell) -> None:
     sync(host, shell)
     shell.run(
         host.ssh(
-            f"cd {_REMOTE.value} && python3 -m pip install -U pip && "
+            f"cd {FLAGS.remote_dir} && python3 -m pip install -U pip && "
             f"python3 -m pip install -e '.[{host.install_extra}]'"
         )
     )
 
 
 def count_workers(host, shell: Shell) -> int:
-    if _NUM_WORKERS.value:
-        return _NUM_WORKERS.value
+    if FLAGS.num_workers:
+        return FLAGS.num_workers
     if shell.dry_run:
         shell.show(host.describe())
         print("# dry run: assuming 1 worker (pass --num_workers for a pod slice)", flush=True)
@@ -115,11 +116,11 @@ def count_workers(host, shell: Shell) -> int:
 
 
 def run_on_workers(host, shell: Shell) -> int:
-    if not _COMMAND.value:
+    if not FLAGS.command:
         raise UserError("run needs --command='...' (the shell command for every worker)")
     workers = count_workers(host, shell)
-    remote_command = f"cd {_REMOTE.value} && {_COMMAND.value}"
-    log_dir = os.path.join(_LOGS.value, host.name)
+    remote_command = f"cd {FLAGS.remote_dir} && {FLAGS.command}"
+    log_dir = os.path.join(FLAGS.worker_logs, host.name)
     jobs = [(host.ssh(remote_command, worker=str(i)), os.path.join(log_dir, f"worker{i}.log")) for i in range(workers)]
     statuses = shell.run_parallel(jobs)
     for i, status in enumerate(statuses):
@@ -130,7 +131,7 @@ def run_on_workers(host, shell: Shell) -> int:
 def watch(host, shell: Shell) -> int:
     """Polls the state until ready (0), a failed state or the timeout (1)."""
     target = "ACTIVE" if host.queued else host.ready_state
-    deadline = time.monotonic() + _TIMEOUT.value
+    deadline = time.monotonic() + FLAGS.timeout_s
     last = None
     while True:
         state = shell.run(host.state(), check=False, capture=True).strip() or "UNKNOWN"
@@ -144,30 +145,30 @@ def watch(host, shell: Shell) -> int:
         if state in FAILED_STATES or time.monotonic() > deadline:
             print(f"{host.name} did not become {target} (last state {state})", file=sys.stderr)
             return 1
-        time.sleep(_POLL.value)
+        time.sleep(FLAGS.poll_seconds)
 
 
 def main(argv):
     if len(argv) != 2 or argv[1] not in ACTIONS:
         raise UserError(f"expected one action out of {', '.join(ACTIONS)}; got {argv[1:]}")
     action = argv[1]
-    hosts.check_name(_NAME.value)
-    hosts.check_zone(_ZONE.value)
-    shell = Shell(_DRY_RUN.value)
-    if _DRY_RUN.value:
-        gcloud = _GCLOUD.value
+    hosts.check_name(FLAGS.name)
+    hosts.check_zone(FLAGS.zone)
+    shell = Shell(FLAGS.dry_run)
+    if FLAGS.dry_run:
+        gcloud = FLAGS.gcloud
     else:
-        gcloud = find_binary(_GCLOUD.value)
-    host = hosts.PLATFORMS[_PLATFORM.value](gcloud, _NAME.value, _ZONE.value, _PROJECT.value, _QUEUED.value)
+        gcloud = find_binary(FLAGS.gcloud)
+    host = hosts.PLATFORMS[FLAGS.platform](gcloud, FLAGS.name, FLAGS.zone, FLAGS.project, FLAGS.queued)
     if action == "create":
         command = host.create(
-            _ACCEL.value,
-            runtime_version=_RUNTIME.value,
-            spot=_SPOT.value,
-            valid_until=_VALID_UNTIL.value,
-            machine_type=_MACHINE.value,
-            gpu_count=_GPU_COUNT.value,
-            image_family=_IMAGE.value,
+            FLAGS.accelerator_type,
+            runtime_version=FLAGS.runtime_version,
+            spot=FLAGS.spot,
+            valid_until=FLAGS.valid_until,
+            machine_type=FLAGS.machine_type,
+            gpu_count=FLAGS.gpu_count,
+            image_family=FLAGS.image_family,
         )
         shell.run(command)
     elif action == "watch":
@@ -184,4 +185,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, define_flags)

@@ -1,4 +1,23 @@
-"""Running absl apps so that user errors print one line and no traceback."""
+"""Running absl apps so that user errors print one line and no traceback.
+
+One command-line style for every entry point (python -m rt_jax.{data,teacher,train,train.export,
+evaluate,report,demo}, launch.{sweep,vm}):
+
+    FLAGS = flags.FLAGS
+
+    def define_flags() -> None:          # the command's flags, defined when it starts
+        flags.DEFINE_string("workdir", None, "...")
+
+    def main(argv) -> None:              # reads FLAGS.workdir; bad input raises UserError
+        ...
+
+    def run() -> None:                   # the console script and `if __name__ == "__main__"`
+        run_main(main, define_flags)
+
+Flags are defined on start, never at import: a command may import another command's module
+(evaluate imports train.export, the demo imports the training loop and evaluation) without
+two definitions of one flag name clashing in absl's global FLAGS.
+"""
 
 import logging
 import re
@@ -11,13 +30,16 @@ from rt_jax import host_memory
 from rt_jax.errors import UserError
 
 
-def run_main(main: Callable[[Sequence[str]], int | None]) -> None:
-    """absl's app.run, with UserError turned into `error: <message>` and exit status 2; the host
-    allocator keeps freed memory (rt_jax.host_memory) before JAX starts its backend."""
+def run_main(main: Callable[[Sequence[str]], int | None], define_flags: Callable[[], None] | None = None) -> None:
+    """Defines the command's flags (`define_flags`), then absl's app.run, with UserError turned
+    into `error: <message>` and exit status 2; the host allocator keeps freed memory
+    (rt_jax.host_memory) before JAX starts its backend."""
     host_memory.keep_freed_memory()
     # absl logs INFO to stderr; JAX's backend discovery would then report every platform it
     # probes and does not find ("Unable to initialize backend 'tpu'") on each command.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    if define_flags is not None:
+        define_flags()
 
     def guarded(argv):
         try:

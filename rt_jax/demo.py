@@ -172,15 +172,16 @@ def _dotted_keys(config, prefix: str = "") -> set[str]:
 
 def run_method(config, workdir: pathlib.Path) -> Row:
     """Trains (or only evaluates, for zs) one method; reuses a finished run in `workdir`."""
-    from rt_jax import evaluate
+    from rt_jax import evaluation, run_dir
+    from rt_jax.student import load_student
     from rt_jax.train import loop
 
     loop.ensure_task(config)  # a worker process reads the task from config.data_dir
-    results_path = workdir / loop.RESULTS_FILE
+    results_path = workdir / run_dir.RESULTS_FILE
     cpu_start = _cpu_seconds()
     num_pairs = 0
     if config.method != "zs":
-        loaded = loop.load_student(config)
+        loaded = load_student(config)
         data = loop.build_data(config, loaded)
         num_pairs = len(data.pairs)
         # about demo.steps steps, in whole epochs (the schedule and evaluation work per epoch)
@@ -189,9 +190,9 @@ def run_method(config, workdir: pathlib.Path) -> Row:
     if reused:
         results = json.loads(results_path.read_text(encoding="utf-8"))
     elif config.method == "zs":
-        results = evaluate.run_evaluation(config, workdir)
+        results = evaluation.run_evaluation(config, workdir)
     else:
-        results = loop.train(config, workdir, loaded=loaded, data=data, evaluate_fn=evaluate.epoch_evaluator)
+        results = loop.train(config, workdir, loaded=loaded, data=data)
     last = results["epochs"][-1]
     return Row(
         config.method,
@@ -375,8 +376,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    run_main(main)
+    run_main(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,10 @@ from typing import Iterable, Sequence
 
 from absl import flags
 
-from rt_jax import methods, paper_results
+from rt_jax import methods, paper_results, run_dir
 from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
-RESULTS_FILE = "results.json"
-RESULTS_GLOB = "results*.json"
 METHOD_ORDER = ("zs", "zs_cot", "fs_cot", "ft", "ft_cot")
 # The 12 tasks in the paper's column order (as in the packaged table).
 PAPER_TASKS = tuple(dict.fromkeys(r.task for r in paper_results.load_paper_results()))
@@ -61,9 +59,13 @@ def find_results(workdirs: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
         if not w.exists():
             raise UserError(f"--workdirs: {w} does not exist")
         # results.json, and results_sc<N>.json of self-consistency evaluations (rt_jax.evaluate)
-        found += sorted(w.glob(RESULTS_GLOB)) if (w / RESULTS_FILE).is_file() else sorted(w.rglob(RESULTS_GLOB))
+        found += (
+            sorted(w.glob(run_dir.RESULTS_GLOB))
+            if (w / run_dir.RESULTS_FILE).is_file()
+            else sorted(w.rglob(run_dir.RESULTS_GLOB))
+        )
     if not found:
-        raise UserError(f"--workdirs: no {RESULTS_FILE} under {', '.join(map(str, workdirs))}")
+        raise UserError(f"--workdirs: no {run_dir.RESULTS_FILE} under {', '.join(map(str, workdirs))}")
     return list(dict.fromkeys(found))
 
 
@@ -289,7 +291,7 @@ def build_report(
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags() -> None:
     """The command's flags; defined on start, so that one app may import another's module."""
     flags.DEFINE_list("workdirs", None, "Run workdirs (or folders holding several runs), comma-separated.")
     flags.DEFINE_string("out_dir", "report", "Where report.md, report.tex, report.json and the plots go.")
@@ -309,8 +311,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    run_main(main)
+    run_main(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""Shared test set-up: 8 fake CPU devices and the path of the real data."""
+"""Shared test set-up: 8 fake CPU devices, the path of the real data, a free port, an in-memory
+gs:// bucket."""
 
 import os
 import pathlib
 import socket
+import sys
 
 # Must happen before jax is imported anywhere: tests shard over a (2, 2, 2) mesh.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -30,3 +32,25 @@ def coordinator_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def fake_gcs(monkeypatch):
+    """Routes gs:// to a fresh FakeGCS (tests/fake_gcs.py) for one test; yields its store
+    ({'gs://b/path': file})."""
+    from etils.epath import backend
+    from fake_gcs import FakeGCS
+
+    monkeypatch.setattr(FakeGCS, "store", {})
+    monkeypatch.setattr(FakeGCS, "pseudo_dirs", [""])
+    registry = sys.modules["fsspec.registry"]._registry  # restored after the test
+    for protocol in FakeGCS.protocol:
+        monkeypatch.setitem(registry, protocol, FakeGCS)
+    FakeGCS.clear_instance_cache()
+    backend.fsspec_backend._get_filesystem.cache_clear()
+    # orbax asks the real bucket whether it has a hierarchical namespace
+    from orbax.checkpoint._src.path import gcs_utils
+
+    monkeypatch.setattr(gcs_utils, "is_hierarchical_namespace_enabled", lambda path: False)
+    yield FakeGCS.store
+    backend.fsspec_backend._get_filesystem.cache_clear()  # epath forgets the fake

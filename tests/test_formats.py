@@ -82,14 +82,14 @@ def test_zero_shot_cot_prompts_rebuild_kojima_logs(task, data_dir):
 def test_multitask_methods_are_prompted_for_direct_answers(data_dir):
     """Evaluation of ft_cot_mt uses the [label] prompt and reads the answer from the first number,
     with no rationale or "-->" expected (the student answers directly)."""
-    from rt_jax import evaluate
+    from rt_jax import evaluation
 
     ds = load_dataset("multiarith", data_dir)
     examples = [ds[i] for i in (0, 1, 2)]
     for method in ("ft_cot_mt", "ft_cot_t70_8aug_mt"):
         for enc_dec, sep in ((False, " ###"), (True, "")):
             loaded_like = type("Loaded", (), {"is_encoder_decoder": enc_dec})()
-            prompts, prefix = evaluate.prompts_for(method, "multiarith", examples, loaded_like, data_dir)
+            prompts, prefix = evaluation.prompts_for(method, "multiarith", examples, loaded_like, data_dir)
             assert prompts == [f"[label] {ex.question.strip()}{sep}" for ex in examples]
             assert prefix is None
     gold = examples[0].answer

@@ -19,20 +19,24 @@ from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 from rt_jax.tasks import TASKS, load_dataset, load_split, task_info
 
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with raw/ and splits/ (e.g. ../shared/data).")
-_JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of the table.")
-_TASKS = flags.DEFINE_list("tasks", list(TASKS), "Comma-separated task keys.")
-_DOWNLOAD = flags.DEFINE_bool(
-    "download",
-    False,
-    "Fetch missing source files from their public origin into --cache_dir (checked against pinned checksums).",
-)
-_TFDS_DIR = flags.DEFINE_string(
-    "tfds_dir",
-    None,
-    "Also build the selected tasks as the TFDS dataset rt_jax_tasks/<task> (array_record) under this folder.",
-)
-_CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Download cache (default ~/.cache/rt_jax or $RT_JAX_CACHE).")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("data_dir", None, "Folder with raw/ and splits/ (e.g. ../shared/data).")
+    flags.DEFINE_bool("json", False, "Print one JSON object instead of the table.")
+    flags.DEFINE_list("tasks", list(TASKS), "Comma-separated task keys.")
+    flags.DEFINE_bool(
+        "download",
+        False,
+        "Fetch missing source files from their public origin into --cache_dir (checked against pinned checksums).",
+    )
+    flags.DEFINE_string(
+        "tfds_dir",
+        None,
+        "Also build the selected tasks as the TFDS dataset rt_jax_tasks/<task> (array_record) under this folder.",
+    )
+    flags.DEFINE_string("cache_dir", None, "Download cache (default ~/.cache/rt_jax or $RT_JAX_CACHE).")
 
 
 def summarize(task: str, data_dir, cache_dir=None, download: bool = False) -> dict:
@@ -73,20 +77,20 @@ def _table(summaries: dict[str, dict]) -> str:
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}; expected only flags")
-    if _DATA_DIR.value is None and not _DOWNLOAD.value:
+    if FLAGS.data_dir is None and not FLAGS.download:
         raise UserError(
             "--data_dir is required (a folder with raw/ and splits/, e.g. ../shared/data), or pass --download"
         )
-    if _DATA_DIR.value is not None and not pathlib.Path(_DATA_DIR.value).is_dir():
-        raise UserError(f"--data_dir={_DATA_DIR.value}: not a folder; expected one with raw/ and splits/")
-    summaries = {task: summarize(task, _DATA_DIR.value, _CACHE_DIR.value, _DOWNLOAD.value) for task in _TASKS.value}
-    if _TFDS_DIR.value:
+    if FLAGS.data_dir is not None and not pathlib.Path(FLAGS.data_dir).is_dir():
+        raise UserError(f"--data_dir={FLAGS.data_dir}: not a folder; expected one with raw/ and splits/")
+    summaries = {task: summarize(task, FLAGS.data_dir, FLAGS.cache_dir, FLAGS.download) for task in FLAGS.tasks}
+    if FLAGS.tfds_dir:
         from rt_jax.tasks.tfds_builder import build  # tensorflow_datasets is slow to import: only here
 
         with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the table / JSON
-            for task in _TASKS.value:
-                build(task, _TFDS_DIR.value, raw_data_dir=_DATA_DIR.value)
-    if _JSON.value:
+            for task in FLAGS.tasks:
+                build(task, FLAGS.tfds_dir, raw_data_dir=FLAGS.data_dir)
+    if FLAGS.json:
         print(json.dumps({t: {k: v for k, v in s.items() if k != "sources"} for t, s in summaries.items()}))
     else:
         print(_table(summaries))
@@ -94,7 +98,7 @@ def main(argv: Sequence[str]) -> None:
 
 
 def run() -> None:
-    run_main(main)
+    run_main(main, define_flags)
 
 
 if __name__ == "__main__":

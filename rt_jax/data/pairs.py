@@ -87,12 +87,15 @@ def build_training_pairs(
     template: str | None = None,
     problems: list[str] | None = None,
     rationale_weight: float = 1.0,
+    rationale_counts: dict | None = None,
 ) -> list[TrainingPair]:
     """Pairs of the training questions (`sample_indices`, default: the split's train part), in
     (question, completion_index) order. `template` overrides the method's rt_jax.formats template
     (not for multi-task methods, whose two templates are fixed). `teacher_method`: the teacher-cache
     method the rationales are read from (empty: the method's own). `rationale_weight`: multi-task
-    methods only, the rationale task's weight (see `multitask_repeats`).
+    methods only, the rationale task's weight (see `multitask_repeats`). `rationale_counts`, when
+    given, gets {"used", "filtered_out"}: of the cache's first-D rationales of these questions,
+    the correct ones trained on and the incorrect ones left out.
 
     Raises UserError when nothing is left to train on, naming the task, method and filter.
     """
@@ -124,16 +127,19 @@ def build_training_pairs(
         if not teacher_cache_dir:
             raise UserError(f"--config.teacher_cache_dir is empty: method {method} needs teacher rationales")
         store = RationaleStore(teacher_cache_dir)
-        records = select_rationales(
+        candidates = select_rationales(
             store,
             task,
             teacher,
             source.teacher_method,
             sample_indices,
             max_per_sample=source.num_rationales,
-            correct_only=True,
+            correct_only=False,
             problems=problems,
         )
+        records = [rec for rec in candidates if rec.correct]  # the paper trains on correct ones only
+        if rationale_counts is not None:
+            rationale_counts.update(used=len(records), filtered_out=len(candidates) - len(records))
         for rec in records:
             ex = dataset[rec.sample_index]
             if multitask:

@@ -40,6 +40,8 @@ class TrainingData:
     tokenize_stats: TokenizeStats
     slots: dict[str, float]  # token_slots() of epoch 0 for the plan in use
     packing: bool
+    # teacher rationales: {"used", "filtered_out"} (rt_jax.data.pairs); empty without a teacher
+    rationale_counts: dict = dataclasses.field(default_factory=dict)
 
 
 def _host() -> tuple[int, int]:
@@ -69,6 +71,7 @@ def build_training_data(
     is_encoder_decoder = family.is_encoder_decoder
     train_indices = load_split(config.task, config.data_dir, config.get("split", "default")).train
     train_indices, validation = split_validation(train_indices, config.eval.validation_fraction, config.seed)
+    rationale_counts: dict = {}
     pairs = build_training_pairs(
         config.task,
         config.method,
@@ -80,6 +83,7 @@ def build_training_data(
         sample_indices=train_indices,
         template=config.get("template") or None,
         rationale_weight=config.get("rationale_weight", 1.0),
+        rationale_counts=rationale_counts,
     )
     seq_len = config.train.max_seq_len
     max_length = min(seq_len, context_length) if context_length else seq_len
@@ -107,7 +111,7 @@ def build_training_data(
         if packed is not None and packed_slots["slots"] < slots["slots"]:
             iterator, slots = packed, packed_slots
     val_examples = load_dataset(config.task, config.data_dir).select(validation) if validation else []
-    return TrainingData(iterator, pairs, val_examples, stats, slots, iterator.packing)
+    return TrainingData(iterator, pairs, val_examples, stats, slots, iterator.packing, rationale_counts)
 
 
 def _packed_iterator(common: dict) -> BatchIterator | None:

@@ -11,6 +11,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from rt_jax.models import layers
+
 
 @dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: a key for jit caches
 class DecoderOnly:
@@ -30,7 +32,7 @@ class DecoderOnly:
         variables = {"params": params}
         cache = self.module.apply(variables, batch, length, method="init_cache")
         kv_mask = jnp.zeros((batch, length), bool).at[:, :prompt_len].set(mask.astype(bool))
-        positions = jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0).astype(jnp.int32)
+        positions = layers.positions_from_mask(mask)
         logits, cache = self.module.apply(variables, ids, positions, cache, jnp.int32(0), kv_mask, method="extend")
         state = {"cache": cache, "kv_mask": kv_mask, "position": jnp.sum(mask, -1).astype(jnp.int32)}
         return logits[:, -1].astype(jnp.float32), state

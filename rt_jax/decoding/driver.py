@@ -12,9 +12,9 @@ from jax.sharding import NamedSharding, PartitionSpec
 from rt_jax.decoding import adapters, batching, beam_search, sampling, stopping
 from rt_jax.decoding.config import DecodeConfig, validate
 from rt_jax.errors import UserError
+from rt_jax.parallel import BATCH_AXES
 
 REASONS = {sampling.EOS: "eos", sampling.STOP: "stop", sampling.LENGTH: "length"}
-DATA_AXES = ("data", "fsdp")  # as rt_jax.parallel.BATCH_AXES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,8 @@ def _encode(tokenizer, text: str) -> list[int]:
 class Decoder:
     """Compiled decoding of one model with one DecodeConfig. Reuse it: each (batch bucket,
     prompt bucket) pair compiles once. `mesh`: batch rows are split over its data/fsdp axes;
-    `param_shardings`: a pytree of shardings for `loaded.params` (e.g. from training)."""
+    `param_shardings`: a pytree of shardings for `loaded.params` (e.g. from training). A model
+    without params (loaded.params None) decodes the params given with each call."""
 
     def __init__(self, loaded, config: DecodeConfig, mesh=None, param_shardings=None):
         self.loaded, self.config = loaded, validate(config)
@@ -67,7 +68,9 @@ class Decoder:
         # A mesh over several processes' devices: inputs are built from the same host values in
         # every process and results are all-gathered, so every process gets every completion.
         self.multihost = mesh is not None and not all(d.process_index == jax.process_index() for d in mesh.devices.flat)
-        if mesh is not None and param_shardings is None:
+        if loaded.params is None:  # params come with each call (e.g. a train state's, sharded as they are)
+            param_shardings = None
+        elif mesh is not None and param_shardings is None:
             param_shardings = _training_shardings(loaded, mesh)
         self.params = loaded.params if param_shardings is None else jax.device_put(loaded.params, param_shardings)
         if config.strategy == "beam":
@@ -82,7 +85,7 @@ class Decoder:
     def _shards(self) -> int:
         if self.mesh is None:
             return 1
-        return int(np.prod([self.mesh.shape[a] for a in DATA_AXES if a in self.mesh.shape]))
+        return int(np.prod([self.mesh.shape[a] for a in BATCH_AXES if a in self.mesh.shape]))
 
     def _put(self, x, spec=None):
         """x (the same host array in every process) as a global array, rows split over the
@@ -90,7 +93,7 @@ class Decoder:
         if self.mesh is None:
             return jnp.asarray(x)
         if spec is None:
-            spec = PartitionSpec(tuple(a for a in DATA_AXES if a in self.mesh.shape))
+            spec = PartitionSpec(tuple(a for a in BATCH_AXES if a in self.mesh.shape))
         sharding = NamedSharding(self.mesh, spec)
         if self.multihost:  # device_put cannot reach other processes' devices
             x = np.asarray(x)
@@ -147,10 +150,10 @@ class Decoder:
                 ids, mask, limits = (np.repeat(a, per_row, axis=0) for a in (ids, mask, limits))
             if c.strategy == "beam":
                 ids, mask, limits = self._pad_to_shards(ids, mask, limits)
-            tokens, lengths, third = self._get(
+            tokens, lengths, scores_or_reasons = self._get(
                 self._run(self.params, self._put(ids), self._put(mask), self._put(limits), keys)
             )
-            self._collect(results, group, tokens, lengths, third, per_row)
+            self._collect(results, group, tokens, lengths, scores_or_reasons, per_row)
             if progress is not None:
                 progress.update(len(group))
         return results
@@ -164,18 +167,20 @@ class Decoder:
             limits = np.concatenate([limits, np.ones(extra, np.int32)])
         return ids, mask, limits
 
-    def _collect(self, results, group, tokens, lengths, third, per_row):
+    def _collect(self, results, group, tokens, lengths, scores_or_reasons, per_row):
+        """Per prompt of `group`, its (tokens, finish_reason, score). The loop's third output is
+        the beam scores for beam search and the finish-reason codes (REASONS) otherwise."""
         beam = self.config.strategy == "beam"
         for j, index in enumerate(group):
             outs = []
             for r in range(self.config.num_return_sequences):
                 if beam:
-                    seq, n, score = tokens[j, r], int(lengths[j, r]), float(third[j, r])
+                    seq, n, score = tokens[j, r], int(lengths[j, r]), float(scores_or_reasons[j, r])
                     reason = self._beam_reason(seq[:n])
                 else:
                     row = j * per_row + r
                     seq, n, score = tokens[row], int(lengths[row]), None
-                    reason = REASONS[int(third[row])]
+                    reason = REASONS[int(scores_or_reasons[row])]
                 outs.append((tuple(int(x) for x in seq[:n]), reason, score))
             results[index] = outs
 
@@ -190,9 +195,10 @@ class Decoder:
                 return "stop"
         return "length"
 
-    def decode_texts(self, prompts: list[str], key=None) -> list[Decoded]:
+    def decode_texts(self, prompts: list[str], key=None, params=None) -> list[Decoded]:
         """Decoded completions, prompt-major: prompt i's num_return_sequences completions are
-        at [i * n, (i + 1) * n)."""
+        at [i * n, (i + 1) * n). `params`: decode with these instead of the decoder's own (a
+        training run's, sharded as they are); the decoder keeps no reference to them."""
         if not prompts:
             raise UserError("decoding: expected at least one prompt, got an empty list")
         tok = self.loaded.tokenizer
@@ -202,9 +208,13 @@ class Decoder:
             from tqdm import tqdm
 
             progress = tqdm(total=len(prompts), desc="decoding", unit="prompt")
+        own = self.params
+        if params is not None:
+            self.params = params
         try:
             per_prompt = self.decode_ids(ids, key=key, progress=progress)
         finally:
+            self.params = own
             if progress is not None:
                 progress.close()
         return [self._to_text(*out) for outs in per_prompt for out in outs]

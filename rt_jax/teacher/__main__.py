@@ -29,54 +29,62 @@ from rt_jax.errors import UserError
 
 ACTIONS = ("import_kojima", "import_rt", "export_rt", "generate", "batch_write", "batch_import", "stats")
 
-flags.DEFINE_string("cache_dir", "teacher_cache", "Root of the rationale cache.")
-flags.DEFINE_string("data_dir", "../shared/data", "Raw task files, splits and Kojima logs.")
-flags.DEFINE_string("kojima_logs", None, "Folder of <name>_zero_shot_cot.log files (default: under --data_dir).")
-flags.DEFINE_list("tasks", [], "Tasks to act on (default: all).")
-flags.DEFINE_string("teacher", "text-davinci-002", "Teacher id (a cache folder name).")
-flags.DEFINE_string("method", None, "Method id, e.g. zs_cot, zs_cot_t70 (default: zs_cot, or from --temperature).")
-flags.DEFINE_list("rt_files", [], "reasoning-teacher CompletionDataset JSON files to import.")
-flags.DEFINE_string("out", None, "export_rt: output JSON path; batch_write: a new folder (neither may exist).")
-flags.DEFINE_bool("json", False, "stats: print JSON {task: {...}} instead of a table.")
-flags.DEFINE_enum("backend", "http", ["http", "local"], "generate: the teacher backend.")
-flags.DEFINE_enum("api", "completions", ["completions", "chat"], "http: <url>/completions or <url>/chat/completions.")
-flags.DEFINE_string(
-    "url", "https://api.openai.com/v1", "http: base URL; a query string is kept after the path (its values are secret)."
-)
-flags.DEFINE_string("model", None, "http: model name sent to the API; local: rt_jax model name or path.")
-flags.DEFINE_string("api_key_env", "OPENAI_API_KEY", "http: environment variable holding the API key ('' = none).")
-flags.DEFINE_integer("concurrency", 8, "http: parallel requests.", lower_bound=1)
-flags.DEFINE_float("rate_limit", 0.0, "http: most requests per second (0 = no limit).", lower_bound=0.0)
-flags.DEFINE_integer("max_retries", 6, "http: retries of a request on 429/5xx/network errors.", lower_bound=0)
-flags.DEFINE_multi_string(
-    "stop", [], r"http: stop strings; repeat the flag or give a comma list (escapes: \n \t \\ \,)."
-)
-flags.DEFINE_string("extra_body", None, "http: more request fields as a JSON object, e.g. '{\"top_p\": 0.95}'.")
-flags.DEFINE_integer(
-    "answers_per_request",
-    20,
-    "http, --api=completions: answer-step prompts per request (a list prompt).",
-    lower_bound=1,
-)
-flags.DEFINE_list("batch_files", [], "batch_import: Batch API output files.")
-flags.DEFINE_enum("split", "train", ["train", "test", "all"], "generate: which samples.")
-flags.DEFINE_integer("limit", 0, "generate: only the first N samples of the split (0 = all).", lower_bound=0)
-flags.DEFINE_integer("num_completions", 1, "generate: completions per sample (D of diverse reasoning).", lower_bound=1)
-flags.DEFINE_float(
-    "temperature", 0.0, "generate: sampling temperature of the reasoning step (0 = greedy).", lower_bound=0.0
-)
-flags.DEFINE_integer("max_reasoning_tokens", 128, "generate: token limit of the rationale.", lower_bound=1)
-flags.DEFINE_integer("max_answer_tokens", 32, "generate: token limit of the answer step.", lower_bound=1)
-flags.DEFINE_integer(
-    "batch_size",
-    None,
-    "generate: completions per chunk, written after each (default: local 16, also its decoding batch; "
-    "http --concurrency x the larger of --num_completions and --answers_per_request).",
-    lower_bound=1,
-)
-flags.DEFINE_integer("seed", 0, "generate: sampling seed.")
-
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("cache_dir", "teacher_cache", "Root of the rationale cache.")
+    flags.DEFINE_string("data_dir", "../shared/data", "Raw task files, splits and Kojima logs.")
+    flags.DEFINE_string("kojima_logs", None, "Folder of <name>_zero_shot_cot.log files (default: under --data_dir).")
+    flags.DEFINE_list("tasks", [], "Tasks to act on (default: all).")
+    flags.DEFINE_string("teacher", "text-davinci-002", "Teacher id (a cache folder name).")
+    flags.DEFINE_string("method", None, "Method id, e.g. zs_cot, zs_cot_t70 (default: zs_cot, or from --temperature).")
+    flags.DEFINE_list("rt_files", [], "reasoning-teacher CompletionDataset JSON files to import.")
+    flags.DEFINE_string("out", None, "export_rt: output JSON path; batch_write: a new folder (neither may exist).")
+    flags.DEFINE_bool("json", False, "stats: print JSON {task: {...}} instead of a table.")
+    flags.DEFINE_enum("backend", "http", ["http", "local"], "generate: the teacher backend.")
+    flags.DEFINE_enum(
+        "api", "completions", ["completions", "chat"], "http: <url>/completions or <url>/chat/completions."
+    )
+    flags.DEFINE_string(
+        "url",
+        "https://api.openai.com/v1",
+        "http: base URL; a query string is kept after the path (its values are secret).",
+    )
+    flags.DEFINE_string("model", None, "http: model name sent to the API; local: rt_jax model name or path.")
+    flags.DEFINE_string("api_key_env", "OPENAI_API_KEY", "http: environment variable holding the API key ('' = none).")
+    flags.DEFINE_integer("concurrency", 8, "http: parallel requests.", lower_bound=1)
+    flags.DEFINE_float("rate_limit", 0.0, "http: most requests per second (0 = no limit).", lower_bound=0.0)
+    flags.DEFINE_integer("max_retries", 6, "http: retries of a request on 429/5xx/network errors.", lower_bound=0)
+    flags.DEFINE_multi_string(
+        "stop", [], r"http: stop strings; repeat the flag or give a comma list (escapes: \n \t \\ \,)."
+    )
+    flags.DEFINE_string("extra_body", None, "http: more request fields as a JSON object, e.g. '{\"top_p\": 0.95}'.")
+    flags.DEFINE_integer(
+        "answers_per_request",
+        20,
+        "http, --api=completions: answer-step prompts per request (a list prompt).",
+        lower_bound=1,
+    )
+    flags.DEFINE_list("batch_files", [], "batch_import: Batch API output files.")
+    flags.DEFINE_enum("split", "train", ["train", "test", "all"], "generate: which samples.")
+    flags.DEFINE_integer("limit", 0, "generate: only the first N samples of the split (0 = all).", lower_bound=0)
+    flags.DEFINE_integer(
+        "num_completions", 1, "generate: completions per sample (D of diverse reasoning).", lower_bound=1
+    )
+    flags.DEFINE_float(
+        "temperature", 0.0, "generate: sampling temperature of the reasoning step (0 = greedy).", lower_bound=0.0
+    )
+    flags.DEFINE_integer("max_reasoning_tokens", 128, "generate: token limit of the rationale.", lower_bound=1)
+    flags.DEFINE_integer("max_answer_tokens", 32, "generate: token limit of the answer step.", lower_bound=1)
+    flags.DEFINE_integer(
+        "batch_size",
+        None,
+        "generate: completions per chunk, written after each (default: local 16, also its decoding batch; "
+        "http --concurrency x the larger of --num_completions and --answers_per_request).",
+        lower_bound=1,
+    )
+    flags.DEFINE_integer("seed", 0, "generate: sampling seed.")
 
 
 def _tasks() -> list[str]:
@@ -355,7 +363,7 @@ def main(argv) -> int:
 
 
 def run() -> None:
-    run_main(main)
+    run_main(main, define_flags)
 
 
 if __name__ == "__main__":

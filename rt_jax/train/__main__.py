@@ -16,28 +16,30 @@ from rt_jax import configs
 from rt_jax.cli import run_main
 from rt_jax.errors import UserError
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", str(configs.path("base")), "Run config: a file, or packaged: paper:<task>,<method>,<student>."
-)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: config snapshot, checkpoints, logs, results.json.")
-_COMPILATION_CACHE = flags.DEFINE_string(
-    "compilation_cache_dir", "", "Persistent XLA compilation cache (repeated runs skip compiling)."
-)
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    config_flags.DEFINE_config_file(
+        "config", str(configs.path("base")), "Run config: a file, or packaged: paper:<task>,<method>,<student>."
+    )
+    flags.DEFINE_string("workdir", None, "Run directory: config snapshot, checkpoints, logs, results.json.")
+    flags.DEFINE_string("compilation_cache_dir", "", "Persistent XLA compilation cache (repeated runs skip compiling).")
 
 
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])!r}; use --flag=value")
-    if not _WORKDIR.value:
+    if not FLAGS.workdir:
         raise UserError("--workdir is required (the run's directory)")
     logging.basicConfig(level=logging.INFO)
-    if _COMPILATION_CACHE.value:
+    if FLAGS.compilation_cache_dir:
         import jax
 
-        jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE.value)
+        jax.config.update("jax_compilation_cache_dir", FLAGS.compilation_cache_dir)
     from rt_jax.train.loop import train
 
-    results = train(_CONFIG.value, _WORKDIR.value)
+    results = train(FLAGS.config, FLAGS.workdir)
     best = results.get("best")
     if best:
         print(
@@ -46,7 +48,7 @@ def main(argv: Sequence[str]) -> None:
 
 
 def run() -> None:
-    run_main(main)
+    run_main(main, define_flags)
 
 
 if __name__ == "__main__":

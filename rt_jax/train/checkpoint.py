@@ -1,6 +1,7 @@
 """orbax checkpoints of a training run: the sharded train state plus a small JSON record
 (epoch, position in the epoch, data-iterator state, RNG seed). Async saves; keeps the last K
-and the best by eval accuracy; restores onto any mesh by giving target shardings."""
+and the best by eval accuracy (rt_jax.run_dir's rule: the earliest epoch among equals, as
+results.json's "best"); restores onto any mesh by giving target shardings."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from rt_jax import run_dir
 from rt_jax.train import storage
 from rt_jax.train.state import TrainState
 
 ACCURACY = "accuracy"
+STEP = "step"  # kept beside the accuracy: equal accuracies go to the earlier step
+
+
+def _rank(metrics: dict) -> tuple:
+    # (checkpoints saved before the step was recorded there rank as step 0 among equals)
+    return run_dir.rank(metrics[ACCURACY], metrics.get(STEP, 0))
 
 
 class Checkpoints:
@@ -26,14 +34,14 @@ class Checkpoints:
             [
                 policies.LatestN(n=max(int(keep), 1)),
                 # the best evaluated checkpoint survives however old it is
-                policies.BestN(get_metric_fn=lambda m: m[ACCURACY], n=1, keep_checkpoints_without_metrics=False),
+                policies.BestN(get_metric_fn=_rank, n=1, keep_checkpoints_without_metrics=False),
             ]
         )
         # best_fn only makes orbax write and track the metrics; deletion follows keep_policy
         options = ocp.CheckpointManagerOptions(
             preservation_policy=keep_policy,
             create=True,
-            best_fn=lambda m: m[ACCURACY],
+            best_fn=_rank,
             best_mode="max",
             enable_async_checkpointing=async_save,
         )
@@ -46,7 +54,7 @@ class Checkpoints:
         step = int(jax.device_get(state.step))
         if step in self._manager.all_steps():
             return False
-        metrics = None if accuracy is None else {ACCURACY: float(accuracy)}
+        metrics = None if accuracy is None else {ACCURACY: float(accuracy), STEP: step}
         return self._manager.save(
             step,
             args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
@@ -58,7 +66,8 @@ class Checkpoints:
         return self._manager.latest_step()
 
     def best_step(self) -> int | None:
-        """The kept step with the highest eval accuracy (None when none was evaluated)."""
+        """The kept step with the highest eval accuracy, the earliest among equals (None when
+        none was evaluated)."""
         return self._manager.best_step()
 
     def all_steps(self) -> list[int]:

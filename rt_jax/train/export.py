@@ -8,30 +8,20 @@ Face checkpoint that transformers and `rt_jax.evaluate --params_dir` load.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 
 import jax
-import ml_collections
 from absl import flags
 
+from rt_jax import run_dir
+from rt_jax.cli import run_main
 from rt_jax.errors import UserError
+from rt_jax.student import load_student
 from rt_jax.train import checkpoint as ckpt_lib
-from rt_jax.train import optim, storage
+from rt_jax.train import optim
 from rt_jax.train import state as state_lib
 
 WHICH = ("best", "latest")
-
-
-def run_config(workdir) -> ml_collections.ConfigDict:
-    """The config snapshot a training run wrote into its workdir."""
-    path = storage.workdir_path(workdir) / "config.json"
-    if not path.exists():
-        raise UserError(f"{path}: no config snapshot; expected a training workdir written by python -m rt_jax.train")
-    try:
-        return ml_collections.ConfigDict(json.loads(path.read_text(encoding="utf-8")))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
 
 
 def pick_step(checkpoints: ckpt_lib.Checkpoints, step: str | int) -> int:
@@ -54,15 +44,13 @@ def pick_step(checkpoints: ckpt_lib.Checkpoints, step: str | int) -> int:
 
 def restore_student(workdir, step: str | int = "best"):
     """(LoadedModel with the checkpoint's params on the default device, the step restored)."""
-    from rt_jax.train import loop  # the loop's own way of building the student from a config
-
-    config = run_config(workdir)
-    loaded = loop.load_student(config)
+    config = run_dir.read_config(workdir)
+    loaded = load_student(config)
     # The optimizer state's structure does not depend on the schedule's length.
     abstract = state_lib.abstract_state(loaded.params, optim.make_optimizer(config.train, total_steps=1))
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
-    checkpoints = ckpt_lib.Checkpoints(storage.workdir_path(workdir) / "checkpoints", async_save=False)
+    checkpoints = ckpt_lib.Checkpoints(run_dir.path(workdir) / run_dir.CHECKPOINTS_DIR, async_save=False)
     try:
         chosen = pick_step(checkpoints, step)
         state, _ = checkpoints.restore(chosen, target)
@@ -74,7 +62,7 @@ def restore_student(workdir, step: str | int = "best"):
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags() -> None:
     flags.DEFINE_string("workdir", None, "A training workdir (python -m rt_jax.train --workdir=...).")
     flags.DEFINE_string("out_dir", None, "Where to write the Hugging Face checkpoint (must not exist yet).")
     flags.DEFINE_string("step", "best", "best (highest eval accuracy), latest, or a saved step number.")
@@ -92,10 +80,7 @@ def main(argv):
 
 
 def run():
-    from rt_jax.cli import run_main
-
-    define_flags()
-    run_main(main)
+    run_main(main, define_flags)
 
 
 if __name__ == "__main__":

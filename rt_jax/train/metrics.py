@@ -1,6 +1,8 @@
-"""Training metrics: FLOP estimates, device peaks for MFU, and the run's logs (JSON lines,
-TensorBoard event files via tensorboardX, a console progress bar). A workdir in a bucket gets
-its logs through a local mirror copied up every `remote_flush_s` and at the end."""
+"""Training metrics: FLOP estimates, device peaks for MFU, throughput over a logging window,
+and the run's logs (JSON lines, TensorBoard event files via tensorboardX, a console progress
+bar). A workdir in a bucket gets its logs through a local mirror copied up every
+`remote_flush_s` and at the end. A resumed run replays the steps after its last checkpoint:
+each step (and each evaluation) is logged once, by the segment that first reached it."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rt_jax import run_dir
 from rt_jax.models import family
 from rt_jax.train import storage
 
@@ -70,12 +73,66 @@ def flops_per_token(hf_config, num_params: int, seq_len: int) -> float:
     return family.for_config(hf_config).flops_per_token(hf_config, num_params, seq_len)
 
 
+def _ends_with_newline(path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
 def batch_token_counts(batch: Mapping[str, np.ndarray]) -> tuple[int, int]:
     """(useful tokens, token slots) of a host batch: non-padding vs all positions."""
     seg_keys = [k for k in ("segment_ids", "encoder_segment_ids", "decoder_segment_ids") if k in batch]
     useful = sum(int(np.count_nonzero(batch[k])) for k in seg_keys)
     slots = sum(int(batch[k].size) for k in seg_keys)
     return useful, slots
+
+
+class Throughput:
+    """Tokens per second and model-FLOPs utilisation over the steps since the last `rates`;
+    time spent outside training (evaluation) is left out by calling `restart`."""
+
+    def __init__(self, peak_flops: float):
+        self.peak_flops = peak_flops
+        self.restart()
+
+    def restart(self) -> None:
+        self.useful, self.slots, self.flops, self.start = 0, 0, 0.0, time.perf_counter()
+
+    def add(self, useful: int, slots: int, flops: float) -> None:
+        """One step: its real tokens, its token slots (padding included) and its FLOPs, all hosts."""
+        self.useful += useful
+        self.slots += slots
+        self.flops += flops
+
+    def rates(self) -> dict[str, float]:
+        """{"tokens_per_s", "slot_tokens_per_s", "mfu"} of the window, then a new window."""
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        out = {
+            "tokens_per_s": self.useful / elapsed,
+            "slot_tokens_per_s": self.slots / elapsed,
+            "mfu": self.flops / elapsed / self.peak_flops,
+        }
+        self.restart()
+        return out
+
+
+def _last_steps(path) -> dict[str, int]:
+    """prefix ("train", "eval") -> the last step a metrics.jsonl already has a line of."""
+    last: dict[str, int] = {}
+    if not os.path.exists(path):
+        return last
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+                step = int(record["step"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut by a kill: not a step
+            for key in record:
+                if "/" in key:
+                    prefix = key.split("/", 1)[0]
+                    last[prefix] = max(last.get(prefix, step), step)
+    return last
 
 
 class RunLog:
@@ -94,6 +151,7 @@ class RunLog:
         self.stream = stream or sys.stderr
         self._writer = None
         self._jsonl = None
+        self._logged: dict[str, int] = {}  # prefix -> last step with a line
         self._mirror = None
         self._start = time.perf_counter()
         self._start_step = None
@@ -105,15 +163,21 @@ class RunLog:
                 # no appends on object stores: write here, copy whole files up
                 self._mirror = storage.Mirror(workdir, min_interval_s=remote_flush_s)
                 local = self._mirror.local
-                jsonl = self._mirror.fetch("metrics.jsonl")
+                jsonl = self._mirror.fetch(run_dir.METRICS_FILE)
             else:
-                local, jsonl = workdir, workdir / "metrics.jsonl"
-            self._writer = SummaryWriter(os.fspath(local / "tensorboard"))
+                local, jsonl = workdir, workdir / run_dir.METRICS_FILE
+            self._logged = _last_steps(jsonl)
+            self._writer = SummaryWriter(os.fspath(local / run_dir.TENSORBOARD_DIR))
             self._jsonl = open(jsonl, "a", encoding="utf-8")
+            if self._jsonl.tell() and not _ends_with_newline(jsonl):
+                self._jsonl.write("\n")  # after a line cut by a kill, start a whole one
 
     def write(self, step: int, metrics: Mapping[str, Any], prefix: str = "train") -> None:
-        if not self.enabled:
+        """One line of metrics at `step`, unless the log has one of `prefix` at this step or a
+        later one already (a step replayed after a resume)."""
+        if not self.enabled or step <= self._logged.get(prefix, -1):
             return
+        self._logged[prefix] = step
         record = {"step": step, **{f"{prefix}/{k}": float(v) for k, v in metrics.items()}}
         self._jsonl.write(json.dumps(record) + "\n")
         self._jsonl.flush()

@@ -48,11 +48,27 @@ def test_vanilla_pairs_are_the_gold_answers(data_dir, multiarith_raw):
             assert p.target == t_fmt.format(int(row["lSolutions"][0]))
 
 
+def _train_questions_in_the_log(data_dir, multiarith_raw):
+    train = set(load_split("multiarith", data_dir).train)
+    asked = {q.strip() for q in re.findall(r"^Q: (.*?)\nA: ", (data_dir / LOG).read_text(), re.S | re.M)}
+    return {i for i, row in enumerate(multiarith_raw) if i in train and row["sQuestion"].strip() in asked}
+
+
 def test_ft_cot_pairs_are_the_correct_teacher_rationales(data_dir, multiarith_raw, kojima_cache):
+    counts = {}
     pairs = build_training_pairs(
-        "multiarith", "ft_cot", data_dir=data_dir, is_encoder_decoder=False, teacher_cache_dir=kojima_cache
+        "multiarith",
+        "ft_cot",
+        data_dir=data_dir,
+        is_encoder_decoder=False,
+        teacher_cache_dir=kojima_cache,
+        rationale_counts=counts,
     )
-    assert {p.sample_index for p in pairs} == _train_questions_kojima_got_right(data_dir, multiarith_raw)
+    right = _train_questions_kojima_got_right(data_dir, multiarith_raw)
+    assert {p.sample_index for p in pairs} == right
+    # D = 1: one rationale per training question the log answers; the wrong ones left out
+    asked = _train_questions_in_the_log(data_dir, multiarith_raw)
+    assert counts == {"used": len(right), "filtered_out": len(asked) - len(right)} and counts["filtered_out"] > 0
     assert len(pairs) == len({p.sample_index for p in pairs})  # D = 1
     log_text = (data_dir / LOG).read_text()
     for p in pairs:

@@ -18,11 +18,14 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 import transformers  # noqa: E402
 
-from rt_jax import models, parallel  # noqa: E402
+from rt_jax import (  # noqa: E402
+    evaluation,  # noqa: E402
+    models,
+    parallel,
+)
 from rt_jax.decoding import DecodeConfig, Decoder  # noqa: E402
 from rt_jax.models import ByteTokenizer  # noqa: E402
 from rt_jax.teacher.store import RationaleStore  # noqa: E402
-from rt_jax.train import evaluation  # noqa: E402
 
 parallel.initialize_distributed(
     ml_collections.ConfigDict(
@@ -87,7 +90,7 @@ def evaluate(params, mesh):
         CONFIGS["greedy"],
         out_dir,
         1,
-        student="s",
+        model="s",
         method="ft",
         mesh=mesh,
     )

@@ -1,11 +1,12 @@
-"""python -m rt_jax.evaluate: prompting baselines and self-consistency on tiny students, the
-accuracy re-derived from the saved predictions with the real dataset's gold answers."""
+"""python -m rt_jax.evaluate (rt_jax.evaluation.run_evaluation): prompting baselines and
+self-consistency on tiny students, the accuracy re-derived from the saved predictions with the
+real dataset's gold answers."""
 
 import json
 
 import pytest
 
-from rt_jax import evaluate, formats, methods
+from rt_jax import evaluation, formats, methods
 from rt_jax.configs import paper
 from rt_jax.errors import UserError
 from rt_jax.tasks import load_dataset, load_split, score, task_info
@@ -30,7 +31,7 @@ def saved_records(workdir, student, method):
 def test_prompting_methods(method, model, request, data_dir, tmp_path):
     model_dir = request.getfixturevalue(f"tiny_{model}_dir")
     config = paper_config(f"multiarith,{method},gpt2", model_dir, data_dir)
-    result = evaluate.run_evaluation(config, tmp_path / "run", limit=3)
+    result = evaluation.run_evaluation(config, tmp_path / "run", limit=3)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved == result
     assert (saved["task"], saved["method"], saved["teacher"]) == ("multiarith", method, None)
@@ -66,7 +67,7 @@ def test_prompting_methods(method, model, request, data_dir, tmp_path):
 
 def test_self_consistency(tiny_gpt2_dir, data_dir, tmp_path):
     config = paper_config("multiarith,zs,gpt2", tiny_gpt2_dir, data_dir)
-    result = evaluate.run_evaluation(config, tmp_path / "run", num_samples=5, limit=3)
+    result = evaluation.run_evaluation(config, tmp_path / "run", num_samples=5, limit=3)
     assert result["method"] == "zs-sc5" and result["self_consistency"]["num_samples"] == 5
     assert (tmp_path / "run" / "results_sc5.json").is_file()
     records = saved_records(tmp_path / "run", "gpt2", "zs-sc5")
@@ -89,24 +90,8 @@ def test_self_consistency(tiny_gpt2_dir, data_dir, tmp_path):
     assert len({r.reasoning_completion for r in records}) > 3
 
 
-def test_majority_vote():
-    assert evaluate.majority_vote(["3", None, "4", "4", "3"]) == "3"  # tie: first seen
-    assert evaluate.majority_vote([None, "5", "6", "6"]) == "6"
-    assert evaluate.majority_vote([None, None]) is None
-
-
-def test_workdir_of_another_config(tiny_gpt2_dir, data_dir, tmp_path):
-    config = paper_config("multiarith,zs,gpt2", tiny_gpt2_dir, data_dir)
-    evaluate.claim_workdir(tmp_path, config)
-    evaluate.claim_workdir(tmp_path, config)  # the same run may come back
-    other = paper_config("svamp,zs,gpt2", tiny_gpt2_dir, data_dir)
-    with pytest.raises(UserError) as e:
-        evaluate.claim_workdir(tmp_path, other)
-    assert str(e.value) == (
-        f"--workdir={tmp_path} belongs to another run: task='multiarith' (this config: 'svamp'); "
-        "choose another --workdir"
-    )
+def test_self_consistency_refuses_zs_cot(tiny_gpt2_dir, data_dir, tmp_path):
     with pytest.raises(UserError, match="zs_cot answers in two steps"):
-        evaluate.self_consistency(
+        evaluation.self_consistency(
             None, None, paper_config("multiarith,zs_cot,gpt2", tiny_gpt2_dir, data_dir), [], tmp_path, 0, 4
         )

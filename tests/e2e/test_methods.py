@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from e2e_helpers import paper_config
 
 from rt_jax import formats, methods
-from rt_jax.configs import paper
 from rt_jax.tasks import load_dataset, load_split, score
 from rt_jax.teacher.import_kojima import LOG_DIR, import_log
 from rt_jax.teacher.store import RationaleStore
@@ -37,14 +37,6 @@ def kojima_cache(tmp_path_factory, data_dir):
             for c in range(2):
                 writer.append(dataclasses.replace(rec, method="zs_cot_t70", completion_index=c))
     return cache
-
-
-def paper_config(arg, model_dir, data_dir, cache):
-    c = paper.get_config(arg)
-    c.model_path, c.data_dir, c.teacher_cache_dir = str(model_dir), str(data_dir), str(cache)
-    c.train.num_epochs, c.train.batch_size, c.train.max_seq_len = 1, 16, 512
-    c.eval.max_new_tokens, c.eval.batch_size = 12, 64
-    return c
 
 
 def check_run(workdir, method, data_dir, cache, student="gpt2"):
@@ -77,12 +69,13 @@ def check_run(workdir, method, data_dir, cache, student="gpt2"):
 )
 def test_fine_tuning_methods(method, model, request, data_dir, kojima_cache, tmp_path):
     from rt_jax.data.pipeline import build_training_data
+    from rt_jax.student import load_student
     from rt_jax.train import loop
 
     config = paper_config(
         f"multiarith,{method},gpt2", request.getfixturevalue(f"tiny_{model}_dir"), data_dir, kojima_cache
     )
-    loaded = loop.load_student(config)
+    loaded = load_student(config)
     data = build_training_data(config, loaded.tokenizer, loaded.family)
     # the pairs are the teacher's correct rationales of the training questions (all questions for ft)
     train = set(load_split("multiarith", data_dir).train)

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from test_methods import paper_config
+from e2e_helpers import paper_config
 
 from rt_jax.tasks import load_dataset, load_split, score
 from rt_jax.teacher.import_kojima import LOG_DIR, import_log
@@ -36,13 +36,14 @@ def small_data(tmp_path_factory, data_dir):
 @pytest.mark.slow  # 15-25 s each on the shared 2-core machine (compiling the train step and decoder)
 @pytest.mark.parametrize("model,sep", [("gpt2", " ###"), ("t5", "")])
 def test_multitask_run_writes_results(model, sep, request, small_data, tmp_path):
+    from rt_jax.student import load_student
     from rt_jax.train import loop
 
     root, cache = small_data
     config = paper_config("multiarith,ft_cot_mt,gpt2", request.getfixturevalue(f"tiny_{model}_dir"), root, cache)
     config.split, config.train.batch_size, config.eval.max_new_tokens = "mt_small", 8, 8
     config.rationale_weight = 2.0
-    loaded = loop.load_student(config)
+    loaded = load_student(config)
     data = loop.build_data(config, loaded)
     # each question: one [label] example and, at weight 2, two [rationale] examples
     tasks = sorted((p.sample_index, p.prompt.split(" ")[0]) for p in data.pairs)

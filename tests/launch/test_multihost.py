@@ -95,9 +95,9 @@ def losses(workdir):
 
 @pytest.mark.slow
 def test_train_command_on_two_hosts_trains_like_one_host(tmp_path, data_dir, coordinator_port):
-    from rt_jax import demo
+    from rt_jax import configs, demo
 
-    cfg = demo.load_demo_config("ft")
+    cfg = configs.load("demo:ft")
     cfg.demo.n_layer, cfg.demo.n_embd, cfg.demo.n_head, cfg.demo.n_positions = 1, 32, 2, 256
     student = demo.make_student(cfg, tmp_path)
     port = coordinator_port

@@ -13,7 +13,7 @@ import pytest
 from launch_helpers import REPO_ROOT, run_cli, starts, write_sweep_config
 
 from launch import grid, run_state
-from rt_jax import configs, methods, paper_results
+from rt_jax import configs, methods, paper_results, run_dir
 from rt_jax.errors import UserError
 
 
@@ -252,18 +252,18 @@ def test_state_files_are_replaced_whole(tmp_path):
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep_state.json"]
     (tmp_path / "results.json").write_text('{"best": ')  # being written: not done yet
-    assert run_state.read_json(tmp_path / "results.json") is None
+    assert run_dir.read_json(tmp_path / "results.json") is None
 
 
 def test_results_count_only_once_they_reach_the_last_epoch(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"train": {"num_epochs": 3}}))
     results = {"epochs": [{"epoch": 0, "accuracy": 1.0}, {"epoch": 1, "accuracy": 2.0}]}
     (tmp_path / "results.json").write_text(json.dumps(results))
-    assert not run_state.results_complete(tmp_path)  # rewritten after every epoch
+    assert not run_dir.results_complete(tmp_path)  # rewritten after every epoch
     assert run_state.run_status(tmp_path, 2)[0] == "pending"
     results["epochs"].append({"epoch": 2, "accuracy": 3.0})
     (tmp_path / "results.json").write_text(json.dumps(results))
-    assert run_state.results_complete(tmp_path)
+    assert run_dir.results_complete(tmp_path)
     assert run_state.run_status(tmp_path, 2)[0] == "done"
 
 
@@ -308,7 +308,7 @@ def test_staged_run_resumes_from_the_bucket_and_copies_back(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads((bucket_run / "checkpoint.json").read_text()) == {"step": 4}
     assert starts(bucket_run) == [2]  # resumed from the bucket's checkpoint
-    assert run_state.results_complete(bucket_run)
+    assert run_dir.results_complete(bucket_run)
     assert json.loads((bucket_run / "sweep_state.json").read_text())["attempts"] == 2  # untouched
     failing = hosts.staged_run_command(argv + ["--config.fake_fail=1"], "r1", str(REPO_ROOT))
     assert subprocess.run(["bash", "-c", failing], env=env).returncode == 1  # status kept

@@ -12,6 +12,7 @@ import pytest
 from launch_helpers import REPO_ROOT, run_cli, write_sweep_config
 
 from launch import grid, run_state
+from rt_jax import run_dir
 
 TASKS = ("multiarith", "single_eq")
 
@@ -38,7 +39,7 @@ class OracleTeacher:
 def make_tiny_setup(out, data_dir):
     """A teacher cache for the training questions of TASKS (greedy + 2 samples at temperature
     0.7) and a from-scratch 1-layer byte-level GPT-2."""
-    from rt_jax import demo
+    from rt_jax import configs, demo
     from rt_jax.tasks import load_dataset, load_split
     from rt_jax.teacher.generate import generate_rationales
     from rt_jax.teacher.store import RationaleStore
@@ -50,7 +51,7 @@ def make_tiny_setup(out, data_dir):
             generate_rationales(
                 store, OracleTeacher(examples), task, examples, "oracle", count, temperature, progress=False
             )
-    cfg = demo.load_demo_config("ft_cot")
+    cfg = configs.load("demo:ft_cot")
     d = cfg.demo
     d.n_layer, d.n_embd, d.n_head, d.n_positions = 1, 32, 2, 512
     return demo.make_student(cfg, out)
@@ -107,7 +108,7 @@ def test_real_sweep_survives_a_kill_and_reports(tmp_path, data_dir):
 
     sweep = start_sweep(config)
     wait_for(
-        lambda: run_state.results_complete(first) and any(p.name.isdigit() for p in (second / "checkpoints").glob("*")),
+        lambda: run_dir.results_complete(first) and any(p.name.isdigit() for p in (second / "checkpoints").glob("*")),
         sweep,
     )
     sweep.send_signal(signal.SIGTERM)

@@ -1,12 +1,8 @@
-"""Fixtures of the training tests: a persistent compilation cache, tokenized multiarith
-examples, and an in-memory gs:// bucket."""
-
-import sys
+"""Fixtures of the training tests: a persistent compilation cache and tokenized multiarith
+examples (the in-memory gs:// bucket, `fake_gcs`, is in tests/conftest.py)."""
 
 import jax
 import pytest
-from etils.epath import backend
-from fake_gcs import FakeGCS
 from train_helpers import run_config, tiny_student
 
 from rt_jax.train import loop
@@ -30,21 +26,3 @@ def examples(data_dir):
     """Tokenized multiarith `ft` examples through the real data pipeline (first 24 only)."""
     loaded = tiny_student()
     return loop.build_data(run_config(data_dir), loaded).iterator.examples[:24]
-
-
-@pytest.fixture
-def fake_gcs(monkeypatch):
-    """Routes gs:// to a fresh FakeGCS for one test; yields its store ({'gs://b/path': file})."""
-    monkeypatch.setattr(FakeGCS, "store", {})
-    monkeypatch.setattr(FakeGCS, "pseudo_dirs", [""])
-    registry = sys.modules["fsspec.registry"]._registry  # restored after the test
-    for protocol in FakeGCS.protocol:
-        monkeypatch.setitem(registry, protocol, FakeGCS)
-    FakeGCS.clear_instance_cache()
-    backend.fsspec_backend._get_filesystem.cache_clear()
-    # orbax asks the real bucket whether it has a hierarchical namespace
-    from orbax.checkpoint._src.path import gcs_utils
-
-    monkeypatch.setattr(gcs_utils, "is_hierarchical_namespace_enabled", lambda path: False)
-    yield FakeGCS.store
-    backend.fsspec_backend._get_filesystem.cache_clear()  # epath forgets the fake

@@ -1,5 +1,5 @@
 """gs:// workdirs: every file of a run goes to the bucket through etils epath, never to a local
-folder named `gs:` (pathlib's reading of `gs://b/x`). The bucket is tests/train/fake_gcs.py."""
+folder named `gs:` (pathlib's reading of `gs://b/x`). The bucket is tests/fake_gcs.py."""
 
 import io
 import json
@@ -8,9 +8,10 @@ import os
 import pytest
 from tensorboardX.event_file_writer import event_pb2  # parse the uploaded event file
 
+from rt_jax import run_dir
 from rt_jax.configs.base import get_config
 from rt_jax.errors import UserError
-from rt_jax.train import checkpoint, loop, metrics, storage
+from rt_jax.train import checkpoint, metrics, storage
 
 RUN = "gs://bucket/runs/r1"
 
@@ -42,15 +43,16 @@ def test_workdir_paths_keep_urls_and_make_local_paths_absolute():
 
 def test_config_results_and_logs_are_written_to_the_bucket(fake_gcs):
     config = get_config()
-    loop.claim_workdir(config, RUN)
+    run_dir.check(config, RUN)
+    run_dir.write_snapshot(config, RUN)
     assert json.loads(fake_gcs[RUN + "/config.json"].getvalue()) == json.loads(config.to_json_best_effort())
     other = get_config()
     other.train.learning_rate = 1.0
     with pytest.raises(UserError, match=r"gs://bucket/runs/r1/config.json: .*different config"):
-        loop.claim_workdir(other, RUN)
+        run_dir.check(other, RUN)
 
     epochs = [{"epoch": 0, "accuracy": 10.0}, {"epoch": 1, "accuracy": 5.0}]
-    loop.write_results(config, storage.workdir_path(RUN), epochs, 3.0)
+    run_dir.write_results(RUN, run_dir.results(config, epochs, 3.0))
     results = json.loads(fake_gcs[RUN + "/results.json"].getvalue())
     assert results["best"] == {"epoch": 0, "accuracy": 10.0} and results["final"]["epoch"] == 1
 

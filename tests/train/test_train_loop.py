@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from train_helpers import final_params, run_config, small_data, tiny_student
 
+from rt_jax import run_dir
 from rt_jax.data.pairs import TrainingPair
 from rt_jax.errors import UserError
-from rt_jax.train import checkpoint, loop, metrics
+from rt_jax.train import checkpoint, export, loop, metrics
 
 # Runs of one module compile the same train step: the persistent cache compiles it once.
 pytestmark = pytest.mark.usefixtures("compilation_cache")
@@ -64,11 +65,41 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, examples):
     assert [l["step"] for l in train_lines] == list(range(1, 13))
     assert all(l["train/tokens_per_s"] > 0 and 0 < l["train/mfu"] for l in train_lines)
     assert list((tmp_path / "a" / "tensorboard").glob("events.out.tfevents.*"))
+    # Each step is logged once although the resumed segment replayed step 9 (its checkpoint was
+    # step 8), with the uninterrupted run's values; each evaluation once too.
+    for key in ("train/loss", "train/grad_norm", "eval/accuracy"):
+        assert logged(tmp_path / "b", key) == logged(tmp_path / "a", key)
+    assert [step for step, _ in logged(tmp_path / "b", "train/loss")] == list(range(1, 13))
+    assert [step for step, _ in logged(tmp_path / "b", "eval/accuracy")] == [6, 12]
+
+
+def logged(workdir, key):
+    """(step, value) of every metrics.jsonl line with `key`, in file order."""
+    lines = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [(line["step"], line[key]) for line in lines if key in line]
+
+
+def test_best_of_equal_epochs_is_the_earliest_in_results_and_kept_checkpoint(tmp_path, examples):
+    """Every epoch scores 0.0: results.json's best and the checkpoint kept as the best (the one
+    `export --step=best` and `evaluate --checkpoint_step=best` restore) are both epoch 0's."""
+    config = run_config(tmp_path, num_epochs=3, keep_checkpoints=1)
+    results = loop.train(
+        config,
+        tmp_path / "w",
+        loaded=tiny_student(),
+        data=small_data(config, examples),
+        evaluate_fn=lambda *args: {"accuracy": 0.0, "num_test": 1},
+    )
+    assert results["best"] == {"epoch": 0, "accuracy": 0.0} and results["final"]["epoch"] == 2
+    ck = checkpoint.Checkpoints(tmp_path / "w" / "checkpoints")
+    kept, best = ck.all_steps(), export.pick_step(ck, "best")
+    ck.close()
+    assert best == results["epochs"][0]["step"] == 6 and sorted(kept) == [6, 18]
 
 
 def test_workdir_with_other_config_is_refused(tmp_path, examples):
-    loop.claim_workdir(run_config(tmp_path), tmp_path / "w")
-    loop.claim_workdir(run_config(tmp_path, max_steps=3), tmp_path / "w")  # run control may differ
+    run_dir.write_snapshot(run_config(tmp_path), tmp_path / "w")
+    run_dir.check(run_config(tmp_path, max_steps=3), tmp_path / "w")  # run control may differ
     snapshot = (tmp_path / "w" / "config.json").read_bytes()
     other = run_config(tmp_path, learning_rate=5e-4)
     with pytest.raises(UserError, match="different config.*train.learning_rate"):
@@ -121,25 +152,29 @@ def test_results_name_the_teacher_data_used(tmp_path):
     config = run_config(tmp_path)
     config.method, config.teacher, config.teacher_cache_dir = "ft_cot_t70_4aug", "text-davinci-002", "/cache"
     pairs = [TrainingPair(i, "q", "r") for i in (3, 3, 5, 8, 8, 8)]  # 6 rationales of 3 questions
-    summary = loop.training_data_summary(config, types.SimpleNamespace(pairs=pairs))
+    counts = {"used": 6, "filtered_out": 2}
+    summary = run_dir.teacher_data(config, types.SimpleNamespace(pairs=pairs, rationale_counts=counts))
     assert summary == {
         "teacher": {
             "name": "text-davinci-002",
             "cache_method": "zs_cot_t70",
             "num_rationales": 4,
             "cache_dir": "/cache",
+            "rationales_used": 6,
+            "rationales_filtered_out": 2,
         },
         "training_data": {"examples": 6, "questions": 3},
     }
-    results = loop.write_results(config, tmp_path, [{"epoch": 0, "accuracy": 1.0}], 2.0, summary)
+    results = run_dir.results(config, [{"epoch": 0, "accuracy": 1.0}], 2.0, teacher_data=summary)
+    run_dir.write_results(tmp_path, results)
     assert json.loads((tmp_path / "results.json").read_text()) == results
     assert results["teacher"]["num_rationales"] == 4 and results["training_data"]["questions"] == 3
     config.teacher_method = "zs_cot_t100"  # another temperature's samples, as a run setting
-    assert loop.training_data_summary(config, types.SimpleNamespace(pairs=pairs))["teacher"]["cache_method"] == (
+    assert run_dir.teacher_data(config, types.SimpleNamespace(pairs=pairs))["teacher"]["cache_method"] == (
         "zs_cot_t100"
     )
     config.method = "ft"  # vanilla fine-tuning uses no teacher, whatever the cache flag says
-    assert loop.training_data_summary(config, types.SimpleNamespace(pairs=pairs[:2]))["teacher"] is None
+    assert run_dir.teacher_data(config, types.SimpleNamespace(pairs=pairs[:2]))["teacher"] is None
 
 
 def test_progress_line_shows_loss_tokens_per_s_eta_and_epoch_accuracy():

@@ -1,4 +1,5 @@
-"""Per-epoch evaluation: accuracy equals the scorer's count; predictions are cache records."""
+"""Evaluation of a template's prompts: accuracy equals the scorer's count; predictions are cache
+records; one compiled decoder serves every epoch's params."""
 
 import dataclasses
 
@@ -7,12 +8,12 @@ import jax.numpy as jnp
 import pytest
 import transformers
 
-from rt_jax import decoding, parallel
+from rt_jax import decoding, evaluation, parallel
+from rt_jax.decoding import driver
 from rt_jax.errors import UserError
 from rt_jax.models import ByteTokenizer, from_config, logical_axes
 from rt_jax.tasks import load_dataset, load_split, score
 from rt_jax.teacher.store import RationaleStore
-from rt_jax.train import evaluation
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ class _ScriptedDecoder:
     def __init__(self, loaded, config, mesh=None, param_shardings=None):
         self.params = None
 
-    def decode_texts(self, prompts):
+    def decode_texts(self, prompts, params=None):
         return [decoding.Decoded(self.script[p], (), "eos") for p in prompts]
 
 
@@ -49,7 +50,8 @@ def _read_back(store, where, tmp_path):
 def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(
     multiarith_test_examples, tmp_path, monkeypatch, where, request
 ):
-    monkeypatch.setattr(evaluation.decoding, "Decoder", _ScriptedDecoder)
+    monkeypatch.setattr(driver, "Decoder", _ScriptedDecoder)
+    monkeypatch.setattr(driver, "_DECODERS", {})  # compiled decoders of other tests stay theirs
     out_dir = tmp_path / "preds"
     if where == "gs":
         request.getfixturevalue("fake_gcs")
@@ -64,8 +66,8 @@ def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(
     _ScriptedDecoder.script = {f"{ex.question} ###": c for ex, c in zip(multiarith_test_examples, completions)}
     loaded = type("Fake", (), {"is_encoder_decoder": False})()
     config = decoding.DecodeConfig()
-    result = evaluation.evaluate(
-        loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, student="gpt2"
+    result = evaluation.evaluate_method(
+        loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, model="gpt2"
     )
     assert result["accuracy"] == 50.0 and result["num_test"] == 4 and result["num_correct"] == 2
 
@@ -77,24 +79,24 @@ def test_accuracy_is_the_scorers_count_on_a_hand_checked_case(
     assert records[2].prediction == "7"
 
     # The same epoch again (a resumed run): nothing re-written; different predictions: refused.
-    again = evaluation.evaluate(
-        loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, student="gpt2"
+    again = evaluation.evaluate_method(
+        loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, model="gpt2"
     )
     assert again == result and _read_back(out_dir, where, tmp_path) == records
     _ScriptedDecoder.script = {p: "--> 99999" for p in _ScriptedDecoder.script}
     with pytest.raises(UserError, match="already"):
-        evaluation.evaluate(
-            loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, student="gpt2"
+        evaluation.evaluate_method(
+            loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 3, model="gpt2"
         )
     assert _read_back(out_dir, where, tmp_path) == records  # the refused epoch left the saved one as it was
     assert (
-        evaluation.evaluate(
-            loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 4, student="gpt2"
+        evaluation.evaluate_method(
+            loaded, None, "multiarith", multiarith_test_examples, "ft_cot", config, out_dir, 4, model="gpt2"
         )["accuracy"]
         == 0.0
     )
     with pytest.raises(UserError, match="no examples"):
-        evaluation.evaluate(loaded, None, "multiarith", [], "ft_cot", config, out_dir, 5)
+        evaluation.evaluate_method(loaded, None, "multiarith", [], "ft_cot", config, out_dir, 5)
 
 
 def _tiny_gpt2():
@@ -121,7 +123,7 @@ def test_real_decoder_with_swapped_params(multiarith_test_examples, tmp_path):
     sharded = lambda p: jax.device_put(p, shardings)  # noqa: E731
     loaded = dataclasses.replace(full, params=None)
     config = decoding.DecodeConfig(max_new_tokens=6, batch_size=4)
-    sevens = evaluation.evaluate(
+    sevens = evaluation.evaluate_method(
         loaded,
         sharded(_always_says(full.params, "7")),
         "multiarith",
@@ -137,7 +139,7 @@ def test_real_decoder_with_swapped_params(multiarith_test_examples, tmp_path):
     assert [(r.reasoning_completion, r.prediction) for r in records] == [("777777", "777777")] * 4
     golds = {ex.sample_index: ex.answer for ex in multiarith_test_examples}
     first_gold = golds[multiarith_test_examples[0].sample_index]
-    hit = evaluation.evaluate(
+    hit = evaluation.evaluate_method(
         loaded,
         sharded(_always_says(full.params, first_gold[0])),
         "multiarith",
@@ -152,13 +154,19 @@ def test_real_decoder_with_swapped_params(multiarith_test_examples, tmp_path):
     expected = [score("multiarith", first_gold[0] * 6, golds[r.sample_index], "-->").correct for r in records]
     assert [r.correct for r in records] == expected
     assert hit["num_correct"] == sum(expected)
+    # both epochs went through one cached decoder, which keeps no reference to their params
+    decoder = driver.get_decoder(loaded, config, mesh)
+    assert decoder is driver.get_decoder(loaded, config, mesh) and decoder.params is None
+    assert sum(entry[0] is loaded for entry in driver._DECODERS.values()) == 1
 
 
 @pytest.mark.slow
 def test_saved_completions_are_what_decoding_produces(multiarith_test_examples, tmp_path):
     loaded = _tiny_gpt2()
     config = decoding.DecodeConfig(max_new_tokens=6, batch_size=4)
-    evaluation.evaluate(loaded, loaded.params, "multiarith", multiarith_test_examples, "ft_cot", config, tmp_path, 0)
+    evaluation.evaluate_method(
+        loaded, loaded.params, "multiarith", multiarith_test_examples, "ft_cot", config, tmp_path, 0
+    )
     expected = decoding.decode_texts(loaded, [f"{ex.question} ###" for ex in multiarith_test_examples], config)
     records = RationaleStore(tmp_path).read("student", "ft_cot.epoch00", "multiarith")
     assert [r.reasoning_completion for r in records] == [d.text for d in expected]
