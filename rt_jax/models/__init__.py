@@ -48,7 +48,7 @@ KV-cache decoding (every cache leaf has the batch on axis 0: beam search reorder
   config.decoder_start_token_id.
 """
 
-from rt_jax.models import gpt2, t5  # the model families (importing one registers it)
+from rt_jax.models import gpt2, llama, t5  # the model families (importing one registers it)
 from rt_jax.models.byte_tokenizer import ByteTokenizer
 from rt_jax.models.family import Family, TokenizerPolicy
 from rt_jax.models.gpt2 import GPT2LM, GPT2Settings
@@ -62,6 +62,7 @@ from rt_jax.models.hf import (
     param_shapes,
     save_pretrained,
 )
+from rt_jax.models.llama import LlamaLM, LlamaSettings
 from rt_jax.models.registry import STUDENTS, student_config
 from rt_jax.models.t5 import T5LM, T5Settings
 
@@ -70,6 +71,8 @@ __all__ = [
     "Family",
     "GPT2LM",
     "GPT2Settings",
+    "LlamaLM",
+    "LlamaSettings",
     "LoadedModel",
     "STUDENTS",
     "T5LM",
@@ -79,6 +82,7 @@ __all__ = [
     "from_config",
     "from_pretrained",
     "gpt2",
+    "llama",
     "logical_axes",
     "param_count",
     "param_shapes",
