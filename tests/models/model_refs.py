@@ -56,3 +56,12 @@ def save_state_dict(model, config, directory) -> None:
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     save_file(state, f"{directory}/model.safetensors", metadata={"format": "pt"})
     config.save_pretrained(directory)
+
+
+def perturb(model, scale: float = 0.05, seed: int = 0):
+    """Adds noise to every parameter, so norm scales (ones at init) and biases (zeros) are checked."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=generator) * scale)
+    return model
