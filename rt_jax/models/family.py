@@ -56,6 +56,10 @@ def _no_extra_fields(module) -> dict[str, Any]:
     return {}
 
 
+def _same_tokenizer(tokenizer, source):
+    return tokenizer
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     """One architecture. Every callable is pure; none touches weights except as documented."""
@@ -76,6 +80,9 @@ class Family:
     # Fields save_pretrained adds to config.json for rt_jax-only module options, so loading the
     # saved directory rebuilds the same module (GPT-2's rotary positions).
     extra_config_fields: Callable[[Any], dict[str, Any]] = _no_extra_fields
+    # prepare_tokenizer(tokenizer or None, checkpoint directory) -> the tokenizer as rt_jax uses
+    # it, or a UserError naming the directory (Llama: EOS required, EOS pads when there is no pad).
+    prepare_tokenizer: Callable[[Any, Any], Any] = _same_tokenizer
 
     def make_config(self, **kwargs):
         """An instance of the family's transformers config class."""

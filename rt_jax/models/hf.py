@@ -249,6 +249,7 @@ def from_pretrained(name_or_path, dtype=jnp.float32, param_dtype=jnp.float32, me
     fam = family.for_config(config, where=str(directory / CONFIG_FILE))
     module = fam.build(config, dtype, param_dtype, **options)
     tokenizer = load_tokenizer(directory)
+    tokenizer = fam.prepare_tokenizer(tokenizer, directory)  # before any weight is read
     reader = _RenamedReader(_open_weights(directory), fam.normalize_key)
     shapes = {path: leaf.shape for path, leaf in _by_path(param_shapes(module)).items()}
     shardings = None

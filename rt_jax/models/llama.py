@@ -413,6 +413,27 @@ def tensor_table(module: LlamaLM) -> list[Entry]:
     return e
 
 
+def prepare_tokenizer(tokenizer, source):
+    """The checkpoint's tokenizer as rt_jax uses it: EOS ends every target and generation, so a
+    tokenizer without one is refused; without a pad token, EOS pads (Llama and SmolLM ship none).
+    BOS is left to the tokenizer's own setting (`adds_bos`)."""
+    if tokenizer is None:
+        return None
+    if getattr(tokenizer, "eos_token_id", None) is None:
+        raise UserError(f"{source}: the tokenizer has no EOS token (eos_token); a Llama-family student needs one")
+    if getattr(tokenizer, "pad_token_id", None) is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer starts a text with BOS by itself (Llama 2/3 do; SmolLM2 and Qwen2.5
+    do not), i.e. where the checkpoint was trained to see one."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    ids = tokenizer("a")["input_ids"]
+    return bos is not None and len(ids) > 0 and ids[0] == bos
+
+
 def flops_per_token(hf_config, num_params: int, seq_len: int) -> float:
     """Attention width is heads x head_dim (not hidden_size when head_dim is set)."""
     heads = hf_config.num_attention_heads
@@ -441,5 +462,6 @@ FAMILY = family.register(
         flops_per_token=flops_per_token,
         tokenizer=family.TokenizerPolicy(add_bos=False, append_eos=True, prompt_padding="left"),
         init_inputs=_init_inputs,
+        prepare_tokenizer=prepare_tokenizer,
     )
 )
