@@ -1,8 +1,8 @@
 """Student models: GPT-2, T5 v1.0 and T5 v1.1 / Flan-T5 in Flax linen, with Hugging Face checkpoint IO.
 
 Model families (rt_jax/models/family.py)
-- Each architecture is one module (gpt2.py, t5.py) that ends by registering a `Family`: the HF
-  model_types and config class it reads, its module builder, HF tensor-name table, FLOPs per
+- Each architecture is one module (gpt2.py, t5.py, llama.py) that ends by registering a
+  `Family`: the HF model_types it reads, its module builder, HF tensor-name table, FLOPs per
   token and tokenizer policy. The import of the family modules below is the only place that
   lists them: a new family is its module plus its name on that line. An unknown model_type is
   one UserError naming the supported ones.

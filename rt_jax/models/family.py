@@ -66,7 +66,6 @@ class Family:
 
     name: str  # "gpt2", "t5"
     model_types: tuple[str, ...]  # HF config.model_type values this family reads
-    config_class: str  # transformers config class name (student configs), imported lazily
     is_encoder_decoder: bool
     module_class: type  # the flax module class `build` returns (for_module looks it up)
     build: Callable  # build(hf_config, dtype, param_dtype, **options) -> nn.Module
@@ -84,11 +83,13 @@ class Family:
     # it, or a UserError naming the directory (Llama: EOS required, EOS pads when there is no pad).
     prepare_tokenizer: Callable[[Any, Any], Any] = _same_tokenizer
 
-    def make_config(self, **kwargs):
-        """An instance of the family's transformers config class."""
+    def make_config(self, model_type: str, **kwargs):
+        """An instance of the transformers config class of `model_type`, one of model_types."""
         import transformers
 
-        return getattr(transformers, self.config_class)(**kwargs)
+        if model_type not in self.model_types:
+            raise ValueError(f"model_type {model_type!r} is not one of family {self.name!r}'s {self.model_types}")
+        return transformers.AutoConfig.for_model(model_type, **kwargs)
 
 
 # name -> Family, filled by register() when a family module is imported.

@@ -454,7 +454,6 @@ FAMILY = family.register(
     family.Family(
         name="llama",
         model_types=MODEL_TYPES,
-        config_class="LlamaConfig",
         is_encoder_decoder=False,
         module_class=LlamaLM,
         build=build,

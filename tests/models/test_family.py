@@ -105,7 +105,6 @@ def _toy_table(module):
 TOY = family.Family(
     name="toy",
     model_types=("rt_jax_toy",),
-    config_class="ToyConfig",
     is_encoder_decoder=False,
     module_class=ToyLM,
     build=lambda config, dtype, param_dtype, scale=None: ToyLM(config.vocab_size, config.width, scale or config.scale),
