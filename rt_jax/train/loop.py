@@ -84,15 +84,16 @@ def ensure_task(config) -> None:
     registry.task_info(config.task, config.data_dir)
 
 
-def load_student(config):
-    """The student named by config.model_path (a directory) or config.student (paper name)."""
+def load_student(config, mesh=None):
+    """The student named by config.model_path (a directory) or config.student (paper name); with
+    a mesh, its parameters are read straight into their training shardings."""
     from rt_jax import models
 
     dtype = jnp.dtype(config.train.compute_dtype)
     param_dtype = jnp.dtype(config.train.param_dtype)
     options = {"remat": True} if config.train.remat == "layer" else {}
     source = config.model_path or models.registry.hub_id(config.student)
-    return models.from_pretrained(source, dtype=dtype, param_dtype=param_dtype, **options)
+    return models.from_pretrained(source, dtype=dtype, param_dtype=param_dtype, mesh=mesh, **options)
 
 
 def build_data(config, loaded):
@@ -224,7 +225,7 @@ def train(config, workdir, *, loaded=None, data=None, evaluate_fn=None, devices=
     mesh = parallel.make_mesh(config.mesh, devices)
     t = config.train
     parallel.check_batch_size(t.batch_size, mesh, t.grad_accum_steps)
-    loaded = loaded or load_student(config)
+    loaded = loaded or load_student(config, mesh)
     data = data or build_data(config, loaded)
     iterator = data.iterator
     claim_workdir(config, workdir, write=is_chief)  # the snapshot only once the config is valid
