@@ -22,8 +22,8 @@ import jax.numpy as jnp
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from configs.base import get_config  # noqa: E402
 from rt_jax import models  # noqa: E402
+from rt_jax.configs.base import get_config  # noqa: E402
 from rt_jax.decoding import DecodeConfig, Decoder  # noqa: E402
 from rt_jax.train import optim  # noqa: E402
 from rt_jax.train import state as state_lib  # noqa: E402
