@@ -65,3 +65,23 @@ def perturb(model, scale: float = 0.05, seed: int = 0):
         for p in model.parameters():
             p.add_(torch.randn(p.shape, generator=generator) * scale)
     return model
+
+
+def assert_packed_equals_one_by_one(module, params, seqs, padding: int = 3, atol: float = 1e-5) -> None:
+    """A decoder-only model's logits for `seqs` packed in one row (segment ids, trailing padding)
+    equal those of each sequence alone in its own right-padded row."""
+    import jax
+
+    packed = np.concatenate(list(seqs) + [np.zeros(padding, int)])[None]
+    segments = np.concatenate([np.full(len(s), i + 1) for i, s in enumerate(seqs)] + [np.zeros(padding, int)])[None]
+    apply = jax.jit(module.apply)
+    got = np.asarray(apply({"params": params}, packed, segment_ids=segments))[0]
+    width = max(map(len, seqs))
+    alone, alone_mask = np.zeros((len(seqs), width), np.int32), np.zeros((len(seqs), width), np.int32)
+    for b, s in enumerate(seqs):
+        alone[b, : len(s)], alone_mask[b, : len(s)] = s, 1
+    want = np.asarray(apply({"params": params}, alone, alone_mask))
+    start = 0
+    for b, s in enumerate(seqs):
+        np.testing.assert_allclose(got[start : start + len(s)], want[b, : len(s)], atol=atol)
+        start += len(s)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from model_refs import left_padded_batch, torch_logits
+from model_refs import assert_packed_equals_one_by_one, left_padded_batch, torch_logits
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from rt_jax import models
@@ -75,22 +75,9 @@ def test_prefill_and_steps_equal_full_forward(small):
 
 
 def test_packed_equals_one_by_one(small):
-    m, p = small.module, {"params": small.params}
     rng = np.random.default_rng(2)
     seqs = [rng.integers(1, 61, n) for n in (4, 7, 2)]
-    packed = np.concatenate(seqs + [np.zeros(3, int)])[None]
-    segments = np.concatenate([np.full(len(s), i + 1) for i, s in enumerate(seqs)] + [np.zeros(3, int)])[None]
-    got = np.asarray(jax.jit(m.apply)(p, jnp.asarray(packed), segment_ids=jnp.asarray(segments)))[0]
-    # One by one: each sequence alone in its own row (right padding does not reach real tokens).
-    alone = np.zeros((len(seqs), 7), np.int32)
-    alone_mask = np.zeros((len(seqs), 7), np.int32)
-    for b, s in enumerate(seqs):
-        alone[b, : len(s)], alone_mask[b, : len(s)] = s, 1
-    want = np.asarray(jax.jit(m.apply)(p, alone, alone_mask))
-    start = 0
-    for b, s in enumerate(seqs):
-        np.testing.assert_allclose(got[start : start + len(s)], want[b, : len(s)], atol=1e-5)
-        start += len(s)
+    assert_packed_equals_one_by_one(small.module, small.params, seqs)
 
 
 # remat and the compute dtype do not depend on the position embedding: learned covers them.

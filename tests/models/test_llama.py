@@ -8,7 +8,7 @@ import pytest
 import torch
 import transformers
 from jax.sharding import PartitionSpec as P
-from model_refs import left_padded_batch, perturb, torch_logits
+from model_refs import assert_packed_equals_one_by_one, left_padded_batch, perturb, torch_logits
 
 from rt_jax import models, parallel
 from rt_jax.errors import UserError
@@ -137,21 +137,9 @@ def test_prefill_and_steps_equal_full_forward(windowed):
 
 
 def test_packed_equals_one_by_one(windowed):
-    m, p = windowed.module, {"params": windowed.params}
     rng = np.random.default_rng(2)
     seqs = [rng.integers(3, BASE["vocab_size"], n) for n in (4, 7, 2)]
-    packed = np.concatenate(seqs + [np.zeros(3, int)])[None]
-    segments = np.concatenate([np.full(len(s), i + 1) for i, s in enumerate(seqs)] + [np.zeros(3, int)])[None]
-    got = np.asarray(jax.jit(m.apply)(p, jnp.asarray(packed), segment_ids=jnp.asarray(segments)))[0]
-    alone = np.zeros((len(seqs), 7), np.int32)
-    alone_mask = np.zeros((len(seqs), 7), np.int32)
-    for b, s in enumerate(seqs):
-        alone[b, : len(s)], alone_mask[b, : len(s)] = s, 1
-    want = np.asarray(jax.jit(m.apply)(p, alone, alone_mask))
-    start = 0
-    for b, s in enumerate(seqs):
-        np.testing.assert_allclose(got[start : start + len(s)], want[b, : len(s)], atol=1e-5)
-        start += len(s)
+    assert_packed_equals_one_by_one(windowed.module, windowed.params, seqs)
 
 
 def test_remat_is_inside_the_scan_only_when_asked(windowed):
