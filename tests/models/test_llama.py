@@ -8,11 +8,17 @@ import pytest
 import torch
 import transformers
 from jax.sharding import PartitionSpec as P
-from model_refs import assert_packed_equals_one_by_one, left_padded_batch, perturb, torch_logits
+from model_refs import (
+    assert_packed_equals_one_by_one,
+    assert_steps_equal_full_forward,
+    left_padded_batch,
+    perturb,
+    torch_logits,
+)
 
 from rt_jax import models, parallel
 from rt_jax.errors import UserError
-from rt_jax.models import layers, llama
+from rt_jax.models import llama
 
 BASE = dict(
     vocab_size=97,
@@ -116,24 +122,10 @@ def windowed(tmp_path_factory):
 
 
 def test_prefill_and_steps_equal_full_forward(windowed):
-    m, p = windowed.module, {"params": windowed.params}
+    """Steps past the window (4): slots that left it are masked in the cache as in the forward."""
     ids, mask = left_padded_batch(np.random.default_rng(1), (9, 4), BASE["vocab_size"])
-    full = jax.jit(m.apply)(p, ids, mask)
-    positions = layers.positions_from_mask(jnp.asarray(mask))
-    max_length, prompt = 12, 3
-    cache = jax.jit(lambda: m.apply(p, 2, max_length, method="init_cache"))()
-    assert cache["k"].shape == (2, 2, max_length, 1, 6)  # [B, L, S, KV heads, K]
-    extend = jax.jit(lambda c, i, pos, idx, kvm: m.apply(p, i, pos, c, idx, kvm, method="extend"))
-    kv_mask = jnp.zeros((2, max_length), bool).at[:, :prompt].set(mask[:, :prompt] > 0)
-    logits, cache = extend(cache, ids[:, :prompt], positions[:, :prompt], jnp.int32(0), kv_mask)
-    steps = [logits]
-    for t in range(prompt, ids.shape[1]):
-        kv_mask = kv_mask.at[:, t].set(mask[:, t] > 0)
-        logits, cache = extend(cache, ids[:, t : t + 1], positions[:, t : t + 1], jnp.int32(t), kv_mask)
-        steps.append(logits)
-    stepped = np.asarray(jnp.concatenate(steps, axis=1))
-    real = mask.astype(bool)
-    np.testing.assert_allclose(stepped[real], np.asarray(full)[real], atol=1e-5)
+    cache = assert_steps_equal_full_forward(windowed.module, windowed.params, ids, mask, prompt=3, max_length=12)
+    assert cache["k"].shape == (2, 2, 12, 1, 6)  # [B, L, S, KV heads, K]
 
 
 def test_packed_equals_one_by_one(windowed):
