@@ -6,7 +6,8 @@ For each depth: seconds to lower and compile the jitted train step (forward + ba
 batch 4 x 64 tokens) and greedy decoding (prefill + while loop over 16 new tokens, batch 4: first
 call minus second), on a small-width SmolLM2-shaped config. With nn.scan over stacked layers both stay flat in
 depth: read the ratio of the deepest to the shallowest row. Compilation caches are off so each
-row compiles from scratch. Not a test: absolute times on a shared machine are noise.
+row compiles from scratch (after one unreported 1-layer warm-up). Not a test: absolute times on
+a shared machine are noise.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     args = parser.parse_args()
     jax.config.update("jax_enable_compilation_cache", False)
+    warm = models.from_config(small_config(1, args.hidden))  # one-time XLA start-up, not reported
+    train_step_compile(warm), decode_compile(warm)
     rows = []
     for layers in args.layers:
         loaded = models.from_config(small_config(layers, args.hidden))
