@@ -22,8 +22,9 @@ PADDING_SIDES = ("left", "right")
 class TokenizerPolicy:
     """Where a family's special tokens go (rt_jax.data.tokenize and rt_jax.decoding read it).
 
-    add_bos: sequences start with tokenizer.bos_token_id, placed once by rt_jax at the start of
-      the prompt (decoder-only: of prompt + target).
+    add_bos: BOS as the checkpoint's tokenizer places it: when the tokenizer starts an encoded
+      text with its bos_token_id (Llama 2/3; not SmolLM2 or Qwen2.5), rt_jax places that BOS once
+      at the start of the prompt (decoder-only: of prompt + target).
     append_eos: rt_jax appends EOS to training targets (GPT-2). False: the tokenizer's own special
       tokens end a text with EOS (T5), rt_jax adds it only where a tokenizer did not.
       When rt_jax places BOS or EOS itself, texts are encoded without the tokenizer's special

@@ -416,7 +416,7 @@ def tensor_table(module: LlamaLM) -> list[Entry]:
 def prepare_tokenizer(tokenizer, source):
     """The checkpoint's tokenizer as rt_jax uses it: EOS ends every target and generation, so a
     tokenizer without one is refused; without a pad token, EOS pads (Llama and SmolLM ship none).
-    BOS is left to the tokenizer's own setting (`adds_bos`)."""
+    BOS follows the tokenizer's own setting (TokenizerPolicy.add_bos)."""
     if tokenizer is None:
         return None
     if getattr(tokenizer, "eos_token_id", None) is None:
@@ -424,14 +424,6 @@ def prepare_tokenizer(tokenizer, source):
     if getattr(tokenizer, "pad_token_id", None) is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
-
-
-def adds_bos(tokenizer) -> bool:
-    """Whether the tokenizer starts a text with BOS by itself (Llama 2/3 do; SmolLM2 and Qwen2.5
-    do not), i.e. where the checkpoint was trained to see one."""
-    bos = getattr(tokenizer, "bos_token_id", None)
-    ids = tokenizer("a")["input_ids"]
-    return bos is not None and len(ids) > 0 and ids[0] == bos
 
 
 def flops_per_token(hf_config, num_params: int, seq_len: int) -> float:
@@ -459,7 +451,8 @@ FAMILY = family.register(
         build=build,
         tensor_table=tensor_table,
         flops_per_token=flops_per_token,
-        tokenizer=family.TokenizerPolicy(add_bos=False, append_eos=True, prompt_padding="left"),
+        # BOS where the checkpoint's tokenizer puts one; no Llama-family tokenizer appends EOS.
+        tokenizer=family.TokenizerPolicy(add_bos=True, append_eos=True, prompt_padding="left"),
         init_inputs=_init_inputs,
         prepare_tokenizer=prepare_tokenizer,
     )

@@ -1,12 +1,15 @@
 """Llama-family tokenizers: EOS required, EOS pads when there is no pad token, BOS as the
 tokenizer adds it, prompts in the chat template."""
 
+import collections
+
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rt_jax import models as rt_models
+from rt_jax.data.tokenize import tokenize_pairs
 from rt_jax.errors import UserError
 from rt_jax.models import chat, llama
 
@@ -50,9 +53,12 @@ def test_tokenizer_without_eos_is_refused_before_the_weights_are_read(model_dir,
         rt_models.from_pretrained(tmp_path)
 
 
-def test_bos_follows_the_tokenizer():
-    assert llama.adds_bos(word_tokenizer(add_bos=True))
-    assert not llama.adds_bos(word_tokenizer(add_bos=False))
+def test_training_puts_bos_once_at_the_start_exactly_when_the_tokenizer_would():
+    pair = collections.namedtuple("Pair", "sample_index prompt target")(0, "hello", " world")
+    for add_bos in (True, False):
+        (ex,) = tokenize_pairs([pair], word_tokenizer(add_bos=add_bos), llama.FAMILY, max_length=16)
+        assert ex.prompt_ids.tolist() == [1] * add_bos + [5]  # <s> hello
+        assert ex.target_ids.tolist() == [6, 2]  # world </s>: no second BOS, EOS appended
 
 
 def test_chat_prompt_is_the_user_turn_ending_at_the_answer():
