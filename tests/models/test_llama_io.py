@@ -73,7 +73,7 @@ def test_saved_sharded_checkpoint_loads_in_transformers_with_same_logits(tmp_pat
     _same_params(models.from_pretrained(tmp_path / "out").params, loaded.params)
 
 
-def test_sharded_checkpoint_loads_straight_into_the_mesh_reading_only_each_devices_block(sharded_dir):
+def test_sharded_checkpoint_loads_straight_into_the_mesh_reading_only_each_devices_block(sharded_dir, tmp_path):
     whole = models.from_pretrained(sharded_dir)
     mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
     reads = []
@@ -105,6 +105,9 @@ def test_sharded_checkpoint_loads_straight_into_the_mesh_reading_only_each_devic
     assert {key for key, _, _ in reads} == set(
         json.loads((sharded_dir / hf.SAFETENSORS_INDEX).read_text())["weight_map"]
     )
+    # and a model spread over the mesh saves (one layer at a time) to the same checkpoint
+    models.save_pretrained(placed, tmp_path / "again", max_shard_bytes=40_000)
+    _same_params(models.from_pretrained(tmp_path / "again").params, whole.params)
 
 
 # ---------------------------------------------------------------------------- bad input
