@@ -115,24 +115,24 @@ def _sliding_layers(config, model_type: str) -> tuple[bool, ...]:
     return tuple(t == "sliding_attention" for t in layer_types)
 
 
-def _rope_parameters(config) -> dict:
-    """One dict with rope_type, rope_theta and the scaling fields, from transformers 5's
-    `rope_parameters` or transformers 4's `rope_theta` + `rope_scaling`."""
-    params = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+def _rope_parameters(config) -> tuple[dict, str]:
+    """(one dict with rope_type, rope_theta and the scaling fields, the config field it came
+    from), read from transformers 5's `rope_parameters` or transformers 4's `rope_theta` +
+    `rope_scaling`."""
     field = "rope_parameters" if getattr(config, "rope_parameters", None) else "rope_scaling"
+    params = getattr(config, field, None) or {}
     if not isinstance(params, dict) or any(isinstance(v, dict) for v in params.values()):
         raise UserError(f"config: {field} per layer type is not supported; expected one dict")
     params = dict(params)
     params.setdefault("rope_type", params.get("type", "default"))
     params.setdefault("rope_theta", getattr(config, "rope_theta", 10000.0))
-    params["field"] = field
-    return params
+    return params, field
 
 
 def rope_frequencies(config, head_dim: int) -> np.ndarray:
     """RoPE inverse frequencies [head_dim / 2] in float32, as transformers computes them."""
-    p = _rope_parameters(config)
-    rope_type, field = p["rope_type"], p["field"]
+    p, field = _rope_parameters(config)
+    rope_type = p["rope_type"]
     if rope_type not in ROPE_TYPES:
         raise UserError(f"config: {field}.rope_type={rope_type!r} is not supported; expected one of {ROPE_TYPES}")
     factor = float(p.get("partial_rotary_factor", getattr(config, "partial_rotary_factor", None) or 1.0))
@@ -230,16 +230,15 @@ class Attention(nn.Module):
 
 
 def _update_layer_cache(cache, layer, key_btgk, value_btgk, cache_index):
-    """Writes this layer's new K/V into the stacked cache {"k", "v"} [B, L, S, G, K]; returns the
-    layer's keys and values [B, S, G, K] and the updated cache."""
-    new = {}
+    """Writes this layer's new K/V into the stacked cache {"k", "v"} [B, L, S, G, K] (through
+    layers.write_cache on the layer's [B, S, G, K] slice); returns the layer's keys and values
+    and the updated cache."""
+    mine, stacked = {}, {}
     for name, fresh in (("k", key_btgk), ("v", value_btgk)):
-        mine = layers.write_cache(
-            jax.lax.dynamic_index_in_dim(cache[name], layer, 1, keepdims=False), fresh, cache_index
-        )
-        new[name] = jax.lax.dynamic_update_index_in_dim(cache[name], mine, layer, 1)
-        new[name + "_layer"] = mine
-    return new.pop("k_layer"), new.pop("v_layer"), new
+        old = jax.lax.dynamic_index_in_dim(cache[name], layer, 1, keepdims=False)
+        mine[name] = layers.write_cache(old, fresh, cache_index)
+        stacked[name] = jax.lax.dynamic_update_index_in_dim(cache[name], mine[name], layer, 1)
+    return mine["k"], mine["v"], stacked
 
 
 class MLP(nn.Module):
