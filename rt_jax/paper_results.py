@@ -30,6 +30,15 @@ STUDENT_SIZES = {
     "flan-t5-base": ("flan_t5", "220M"),
     "flan-t5-large": ("flan_t5", "700M"),
     "flan-t5-xl": ("flan_t5", "3B"),
+    # not in the paper (no published accuracies): sizes for the report's labels and order
+    "smollm2-135m": ("smollm2", "135M"),
+    "smollm2-360m": ("smollm2", "360M"),
+    "smollm2-1.7b": ("smollm2", "1.7B"),
+    "qwen2.5-0.5b": ("qwen2.5", "500M"),
+    "qwen2.5-1.5b": ("qwen2.5", "1.5B"),
+    "qwen2.5-3b": ("qwen2.5", "3B"),
+    "llama-3.2-1b": ("llama3.2", "1.2B"),
+    "llama-3.2-3b": ("llama3.2", "3.2B"),
 }
 
 # The degree D of the paper's diverse-reasoning entries.

@@ -26,6 +26,7 @@ LOGICAL_RULES: tuple[tuple[str, Any], ...] = (
     ("embed", "fsdp"),
     ("mlp", "tensor"),
     ("heads", "tensor"),
+    ("kv_heads", "tensor"),  # grouped-query K/V heads; replicated where they do not divide the axis
     ("kv", None),
     ("vocab", "tensor"),
     ("relpos_buckets", None),

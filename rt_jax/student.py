@@ -30,15 +30,15 @@ def check_student(config, loads: bool = True) -> None:
             raise UserError(f"--config.student: {e} (or set --config.model_path to a checkpoint folder)") from None
 
 
-def load_student(config, params_dir: str | None = None):
+def load_student(config, params_dir: str | None = None, mesh=None):
     """The student's LoadedModel: `params_dir` (weights saved with rt_jax.models.save_pretrained),
     else config.model_path (a checkpoint folder), else the paper student's hub checkpoint; in
     config.train's compute and parameter dtypes, with per-layer remat when config.train.remat
-    is "layer"."""
+    is "layer"; with a mesh, the parameters are read straight into their training shardings."""
     from rt_jax import models
 
     dtype = jnp.dtype(config.train.compute_dtype)
     param_dtype = jnp.dtype(config.train.param_dtype)
     options = {"remat": True} if config.train.remat == "layer" else {}
     source = params_dir or config.model_path or models.registry.hub_id(config.student)
-    return models.from_pretrained(source, dtype=dtype, param_dtype=param_dtype, **options)
+    return models.from_pretrained(source, dtype=dtype, param_dtype=param_dtype, mesh=mesh, **options)

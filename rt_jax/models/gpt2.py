@@ -284,7 +284,6 @@ FAMILY = family.register(
     family.Family(
         name="gpt2",
         model_types=("gpt2",),
-        config_class="GPT2Config",
         is_encoder_decoder=False,
         module_class=GPT2LM,
         build=build,

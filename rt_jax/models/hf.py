@@ -25,6 +25,8 @@ TORCH_FILE = "pytorch_model.bin"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model")
 # What a hub download fetches: configs, weights (safetensors first) and tokenizer files.
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "merges.txt"]
+# save_pretrained writes several safetensors files (and an index) past this many bytes.
+MAX_SHARD_BYTES = 5 * 2**30
 
 
 @dataclasses.dataclass
@@ -114,8 +116,9 @@ class _SafetensorsReader:
     def shape(self, key):
         return tuple(self._handles[self._where[key]].get_slice(key).get_shape())
 
-    def load(self, key):
-        return self._handles[self._where[key]].get_tensor(key)
+    def read(self, key, index):
+        """The slice `index` of a tensor; only that part of the file is read."""
+        return self._handles[self._where[key]].get_slice(key)[index]
 
 
 class _DictReader:
@@ -125,8 +128,8 @@ class _DictReader:
     def shape(self, key):
         return tuple(self._state[key].shape)
 
-    def load(self, key):
-        return self._state[key]
+    def read(self, key, index):
+        return self._state[key][index]
 
 
 def _load_torch_state(path: pathlib.Path) -> dict:
@@ -175,8 +178,8 @@ class _RenamedReader:
     def shape(self, key):
         return self._reader.shape(self._names[key])
 
-    def load(self, key):
-        return self._reader.load(self._names[key])
+    def read(self, key, index):
+        return self._reader.read(self._names[key], index)
 
 
 def _read_config(directory: pathlib.Path):
@@ -230,10 +233,13 @@ def download(name: str) -> pathlib.Path:
         ) from None
 
 
-def from_pretrained(name_or_path, dtype=jnp.float32, param_dtype=jnp.float32, **options) -> LoadedModel:
+def from_pretrained(name_or_path, dtype=jnp.float32, param_dtype=jnp.float32, mesh=None, **options) -> LoadedModel:
     """Loads a student from a transformers checkpoint directory or (when online) a hub name.
 
-    Either the whole model is returned or a UserError names the file or tensor at fault."""
+    With a `mesh`, every parameter is placed straight into its sharding (rt_jax.parallel rules),
+    each device's block read from the (possibly sharded) safetensors files on its own, so no
+    host holds an unsharded copy. Either the whole model is returned or a UserError names the
+    file or tensor at fault."""
     directory = pathlib.Path(os.fspath(name_or_path)).expanduser()
     if not directory.is_dir():
         if directory.exists() or str(name_or_path).startswith((".", "/", "~")):
@@ -242,25 +248,38 @@ def from_pretrained(name_or_path, dtype=jnp.float32, param_dtype=jnp.float32, **
     config = _read_config(directory)
     fam = family.for_config(config, where=str(directory / CONFIG_FILE))
     module = fam.build(config, dtype, param_dtype, **options)
+    tokenizer = load_tokenizer(directory)
+    tokenizer = fam.prepare_tokenizer(tokenizer, directory)  # before any weight is read
     reader = _RenamedReader(_open_weights(directory), fam.normalize_key)
-    shapes = {}
-    flat = jax.tree_util.tree_flatten_with_path(param_shapes(module))[0]
-    for path, leaf in flat:
-        shapes[tuple(p.key for p in path)] = leaf.shape
-    table = fam.tensor_table(module)
-    params = convert.params_from_state(table, reader, shapes, lambda t: jnp.asarray(t, param_dtype))
-    return LoadedModel(module, params, config, load_tokenizer(directory))
+    shapes = {path: leaf.shape for path, leaf in _by_path(param_shapes(module)).items()}
+    shardings = None
+    if mesh is not None:
+        from rt_jax import parallel
+
+        shardings = _by_path(parallel.param_shardings(logical_axes(module), param_shapes(module), mesh))
+    cast = lambda block: np.asarray(block).astype(param_dtype)  # noqa: E731
+    params = convert.params_from_state(fam.tensor_table(module), reader, shapes, cast, shardings)
+    if shardings is None:
+        params = jax.tree.map(jnp.asarray, params)
+    return LoadedModel(module, params, config, tokenizer)
+
+
+def _by_path(tree) -> dict:
+    """{("h_0", "attn", "qkv_kernel"): leaf} for a nested dict."""
+    return {tuple(p.key for p in path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
 # ------------------------------------------------------------------------------ writing
 
 
-def save_pretrained(loaded: LoadedModel, directory, overwrite: bool = False) -> pathlib.Path:
-    """Writes config.json, model.safetensors (transformers' names and layouts) and the tokenizer.
+def save_pretrained(
+    loaded: LoadedModel, directory, overwrite: bool = False, max_shard_bytes: int = MAX_SHARD_BYTES
+) -> pathlib.Path:
+    """Writes config.json, the weights (transformers' names and layouts) and the tokenizer.
 
-    Refuses to write into a directory that already holds a checkpoint unless overwrite=True."""
-    from safetensors.numpy import save_file
-
+    Weights over `max_shard_bytes` go to several model-0000i-of-0000n.safetensors files and a
+    model.safetensors.index.json, as transformers writes them; one shard is in host memory at a
+    time. Refuses to write into a directory that already holds a checkpoint unless overwrite=True."""
     directory = pathlib.Path(directory)
     if not overwrite and any(
         (directory / f).exists() for f in (CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX, TORCH_FILE)
@@ -271,15 +290,59 @@ def save_pretrained(loaded: LoadedModel, directory, overwrite: bool = False) -> 
     fam = loaded.family
     for name, value in fam.extra_config_fields(loaded.module).items():
         setattr(config, name, value)
-    state = convert.state_from_params(fam.tensor_table(loaded.module), loaded.params)
-    state = {k: np.ascontiguousarray(_to_numpy(v)) for k, v in state.items()}
-    tmp = directory / (SAFETENSORS_FILE + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, directory / SAFETENSORS_FILE)
+    _write_weights(directory, fam.tensor_table(loaded.module), loaded.params, max_shard_bytes)
     config.save_pretrained(str(directory))
     if loaded.tokenizer is not None:
         loaded.tokenizer.save_pretrained(str(directory))
     return directory
+
+
+def _shard_plan(table, params, max_shard_bytes: int) -> list[int]:
+    """Shard number of each tensor, in table order: a new shard when the next tensor would
+    overflow the current one (a tensor bigger than the limit gets a shard of its own)."""
+    plan, shard, used = [], 0, 0
+    for entry in table:
+        node = params
+        for name in entry.path:
+            node = node[name]
+        itemsize = 4 if node.dtype == jnp.bfloat16 else np.dtype(node.dtype).itemsize
+        for _ in entry.all_keys():
+            size = int(np.prod(entry.hf_shape)) * itemsize
+            if used and used + size > max_shard_bytes:
+                shard, used = shard + 1, 0
+            plan.append(shard)
+            used += size
+    return plan
+
+
+def _write_weights(directory: pathlib.Path, table, params, max_shard_bytes: int) -> None:
+    from safetensors.numpy import save_file
+
+    plan = _shard_plan(table, params, max_shard_bytes)
+    n = plan[-1] + 1
+    names = [SAFETENSORS_FILE] if n == 1 else [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
+    weight_map, total, shard, current = {}, 0, 0, {}
+
+    def flush():
+        tmp = directory / (names[shard] + ".tmp")
+        save_file(current, str(tmp), metadata={"format": "pt"})
+        os.replace(tmp, directory / names[shard])
+
+    for (key, tensor), target in zip(convert.hf_tensors(table, params), plan):
+        if target != shard:
+            flush()
+            shard, current = target, {}
+        current[key] = np.ascontiguousarray(_to_numpy(tensor))
+        weight_map[key] = names[target]
+        total += current[key].nbytes
+    flush()
+    stale = [SAFETENSORS_INDEX] if n == 1 else [SAFETENSORS_FILE]
+    if n > 1:
+        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+        (directory / (SAFETENSORS_INDEX + ".tmp")).write_text(json.dumps(index, indent=2))
+        os.replace(directory / (SAFETENSORS_INDEX + ".tmp"), directory / SAFETENSORS_INDEX)
+    for name in stale:  # an overwritten checkpoint of the other layout would shadow this one
+        (directory / name).unlink(missing_ok=True)
 
 
 def _to_numpy(x):

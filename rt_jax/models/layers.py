@@ -57,16 +57,19 @@ class LayerNorm(nn.Module):
 
 
 class RMSNorm(nn.Module):
-    """T5 layer norm: scale only, no mean subtraction, computed in float32."""
+    """T5 / Llama layer norm: scale only, no mean subtraction, computed in float32.
+
+    `axis` is the logical name of the normalised dimension (Qwen3 normalises each head: "kv")."""
 
     eps: float
     dtype: jnp.dtype
     param_dtype: jnp.dtype
+    axis: str = "embed"
 
     @nn.compact
     def __call__(self, x_btd):
         d = x_btd.shape[-1]
-        scale = annotated_param(self, "scale", nn.initializers.ones, (d,), ("embed",), self.param_dtype)
+        scale = annotated_param(self, "scale", nn.initializers.ones, (d,), (self.axis,), self.param_dtype)
         x = x_btd.astype(jnp.float32)
         y = x * jax.lax.rsqrt(jnp.square(x).mean(-1, keepdims=True) + self.eps)
         return (y * scale.astype(jnp.float32)).astype(self.dtype)
@@ -169,10 +172,12 @@ def write_cache(cache_bshk: jax.Array, new_bthk: jax.Array, cache_index) -> jax.
     )
 
 
-def rotary(x_bthk: jax.Array, positions_bt: jax.Array, base: float = 10000.0) -> jax.Array:
-    """Rotary position embedding (rotate-half form) applied to queries or keys."""
+def rotary(x_bthk: jax.Array, positions_bt: jax.Array, base: float = 10000.0, inv_freq=None) -> jax.Array:
+    """Rotary position embedding (rotate-half form) applied to queries or keys. `inv_freq` [K/2]
+    replaces the frequencies base^(-2i/K) (scaled RoPE variants)."""
     k = x_bthk.shape[-1]
-    inv_freq = base ** (-jnp.arange(0, k, 2, dtype=jnp.float32) / k)
+    if inv_freq is None:
+        inv_freq = base ** (-jnp.arange(0, k, 2, dtype=jnp.float32) / k)
     angles = positions_bt.astype(jnp.float32)[..., None] * inv_freq  # [B, T, K/2]
     cos = jnp.cos(angles)[:, :, None, :]
     sin = jnp.sin(angles)[:, :, None, :]

@@ -500,7 +500,6 @@ FAMILY = family.register(
     family.Family(
         name="t5",
         model_types=("t5",),  # T5 v1.0, v1.1 and Flan-T5
-        config_class="T5Config",
         is_encoder_decoder=True,
         module_class=T5LM,
         build=build,

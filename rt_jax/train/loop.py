@@ -80,7 +80,7 @@ def train(
     mesh = parallel.make_mesh(config.mesh, devices)
     parallel.check_batch_size(config.train.batch_size, mesh, config.train.grad_accum_steps)
     with run_dir.lock(workdir, enabled=is_chief):  # the other hosts share the chief's workdir
-        loaded = loaded or load_student(config)
+        loaded = loaded or load_student(config, mesh=mesh)
         data = data or build_data(config, loaded)
         if is_chief:
             run_dir.write_snapshot(config, workdir)  # the snapshot only once the config is valid

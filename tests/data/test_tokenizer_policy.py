@@ -49,3 +49,18 @@ def test_gpt2_and_t5_policies_place_no_bos():
     (enc,) = tokenize_pairs([Pair(0, "q", " a")], BosTokenizer(), t5.FAMILY, max_length=16)
     assert enc.prompt_ids.tolist() == [BOS] + ids("q") + [EOS]
     assert enc.target_ids.tolist() == [BOS] + ids(" a") + [EOS]
+
+
+class QuietBosTokenizer(BosTokenizer):
+    """Has a BOS token but never adds it (SmolLM2); with bos_token_id None, has none (Qwen2.5)."""
+
+    def encode(self, text, add_special_tokens=True):
+        return ids(text)
+
+
+def test_bos_only_where_the_tokenizer_itself_starts_texts_with_it():
+    quiet, none = QuietBosTokenizer(), QuietBosTokenizer()
+    none.bos_token_id = None
+    for tokenizer in (quiet, none):
+        (ex,) = tokenize_pairs([Pair(0, "q", " a")], tokenizer, BOS_DECODER, max_length=16)
+        assert ex.prompt_ids.tolist() == ids("q") and ex.target_ids.tolist() == ids(" a") + [EOS]

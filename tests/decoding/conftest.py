@@ -53,3 +53,31 @@ def t5_pair(tmp_path_factory):
 def t5_v11_pair(tmp_path_factory):
     torch.manual_seed(2)
     return _pair(tmp_path_factory, "t5_v11", transformers.T5ForConditionalGeneration(_t5_config(True)))
+
+
+@pytest.fixture(scope="session")
+def llama_pair(tmp_path_factory):
+    """Grouped-query attention (2 KV heads for 4 query heads), an untied head, llama3 RoPE."""
+    torch.manual_seed(3)
+    config = transformers.LlamaConfig(
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        initializer_range=0.1,
+        tie_word_embeddings=False,
+        rope_parameters=dict(
+            rope_type="llama3",
+            rope_theta=10000.0,
+            factor=8.0,
+            low_freq_factor=0.25,
+            high_freq_factor=4.0,
+            original_max_position_embeddings=32,
+        ),
+        bos_token_id=1,
+        eos_token_id=2,
+        **TINY,
+    )
+    return _pair(tmp_path_factory, "llama", transformers.LlamaForCausalLM(config))

@@ -59,7 +59,7 @@ def ours(loaded, eos, batch_size=16, **settings):
     return [[o[0] for o in outs] for outs in Decoder(loaded, config).decode_ids(PROMPTS)]
 
 
-@pytest.mark.parametrize("arch", ["gpt2", pytest.param("t5", marks=pytest.mark.slow), "t5_v11"])
+@pytest.mark.parametrize("arch", ["gpt2", pytest.param("t5", marks=pytest.mark.slow), "t5_v11", "llama"])
 def test_greedy_matches_transformers(request, arch):
     hf_model, loaded = request.getfixturevalue(f"{arch}_pair")
     eos = eos_seen_midway(hf_model)
@@ -75,10 +75,10 @@ BEAMS = {
     "k3_lp1.5_never": dict(num_beams=3, length_penalty=1.5, early_stopping="never", num_return_sequences=3),
 }
 # The default run covers each architecture and early_stopping mode once; the full matrix is slow.
-DEFAULT = {("gpt2", "k3_lp1_nrs2"), ("t5", "k4_lp2_early"), ("gpt2", "k3_lp1.5_never")}
+DEFAULT = {("gpt2", "k3_lp1_nrs2"), ("t5", "k4_lp2_early"), ("gpt2", "k3_lp1.5_never"), ("llama", "k3_lp1_nrs2")}
 CASES = [
     pytest.param(arch, name, marks=() if (arch, name) in DEFAULT else pytest.mark.slow, id=f"{arch}-{name}")
-    for arch in ("gpt2", "t5", "t5_v11")
+    for arch in ("gpt2", "t5", "t5_v11", "llama")
     for name in BEAMS
 ]
 

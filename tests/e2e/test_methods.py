@@ -65,7 +65,8 @@ def check_run(workdir, method, data_dir, cache, student="gpt2"):
 
 @pytest.mark.slow  # 1-5 minutes each on the shared 2-core machine
 @pytest.mark.parametrize(
-    "method,model", [("ft", "gpt2"), ("ft_cot", "gpt2"), ("ft_cot_t70_2aug", "gpt2"), ("ft_cot", "t5")]
+    "method,model",
+    [("ft", "gpt2"), ("ft_cot", "gpt2"), ("ft_cot_t70_2aug", "gpt2"), ("ft_cot", "t5"), ("ft_cot", "llama")],
 )
 def test_fine_tuning_methods(method, model, request, data_dir, kojima_cache, tmp_path):
     from rt_jax.data.pipeline import build_training_data

@@ -56,3 +56,56 @@ def save_state_dict(model, config, directory) -> None:
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     save_file(state, f"{directory}/model.safetensors", metadata={"format": "pt"})
     config.save_pretrained(directory)
+
+
+def perturb(model, scale: float = 0.05, seed: int = 0):
+    """Adds noise to every parameter, so norm scales (ones at init) and biases (zeros) are checked."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=generator) * scale)
+    return model
+
+
+def assert_packed_equals_one_by_one(module, params, seqs, padding: int = 3, atol: float = 1e-5) -> None:
+    """A decoder-only model's logits for `seqs` packed in one row (segment ids, trailing padding)
+    equal those of each sequence alone in its own right-padded row."""
+    import jax
+
+    packed = np.concatenate(list(seqs) + [np.zeros(padding, int)])[None]
+    segments = np.concatenate([np.full(len(s), i + 1) for i, s in enumerate(seqs)] + [np.zeros(padding, int)])[None]
+    apply = jax.jit(module.apply)
+    got = np.asarray(apply({"params": params}, packed, segment_ids=segments))[0]
+    width = max(map(len, seqs))
+    alone, alone_mask = np.zeros((len(seqs), width), np.int32), np.zeros((len(seqs), width), np.int32)
+    for b, s in enumerate(seqs):
+        alone[b, : len(s)], alone_mask[b, : len(s)] = s, 1
+    want = np.asarray(apply({"params": params}, alone, alone_mask))
+    start = 0
+    for b, s in enumerate(seqs):
+        np.testing.assert_allclose(got[start : start + len(s)], want[b, : len(s)], atol=atol)
+        start += len(s)
+
+
+def assert_steps_equal_full_forward(module, params, ids, mask, prompt: int, max_length: int, atol: float = 1e-5):
+    """Prefill of the first `prompt` tokens, then one `extend` per token, gives the full forward's
+    logits at every real position (decoder-only KV-cache contract). Returns the final cache."""
+    import jax
+    import jax.numpy as jnp
+
+    p = {"params": params}
+    full = jax.jit(module.apply)(p, ids, mask)
+    positions = np.maximum(np.cumsum(mask, -1) - 1, 0).astype(np.int32)
+    cache = jax.jit(lambda: module.apply(p, ids.shape[0], max_length, method="init_cache"))()
+    extend = jax.jit(lambda c, i, pos, idx, kvm: module.apply(p, i, pos, c, idx, kvm, method="extend"))
+    kv_mask = jnp.zeros((ids.shape[0], max_length), bool).at[:, :prompt].set(mask[:, :prompt] > 0)
+    logits, cache = extend(cache, ids[:, :prompt], positions[:, :prompt], jnp.int32(0), kv_mask)
+    steps = [logits]
+    for t in range(prompt, ids.shape[1]):
+        kv_mask = kv_mask.at[:, t].set(mask[:, t] > 0)
+        logits, cache = extend(cache, ids[:, t : t + 1], positions[:, t : t + 1], jnp.int32(t), kv_mask)
+        steps.append(logits)
+    stepped = np.asarray(jnp.concatenate(steps, axis=1))
+    real = mask.astype(bool)
+    np.testing.assert_allclose(stepped[real], np.asarray(full)[real], atol=atol)
+    return cache

@@ -23,7 +23,7 @@ from rt_jax.models.convert import Entry
 from rt_jax.models.layers import annotated_param
 from rt_jax.train import metrics
 
-UNSUPPORTED = "model_type 'bert' is not supported; expected one of gpt2, t5"
+UNSUPPORTED = "model_type 'bert' is not supported; expected one of gpt2, llama, qwen2, mistral, qwen3, t5"
 
 
 # ------------------------------------------------------------------------------ unknown model_type
@@ -105,7 +105,6 @@ def _toy_table(module):
 TOY = family.Family(
     name="toy",
     model_types=("rt_jax_toy",),
-    config_class="ToyConfig",
     is_encoder_decoder=False,
     module_class=ToyLM,
     build=lambda config, dtype, param_dtype, scale=None: ToyLM(config.vocab_size, config.width, scale or config.scale),
@@ -178,6 +177,15 @@ def test_a_decoder_only_family_cannot_declare_right_padded_prompts(toy):
 
 # ------------------------------------------------------------------------------ declarations vs modules
 
+LLAMA_SMALL = dict(
+    vocab_size=40,
+    hidden_size=16,
+    intermediate_size=24,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=6,
+)
 # Small configs of every built-in family (a new family adds its own: the test below checks).
 SMALL = {
     "gpt2": [
@@ -187,6 +195,12 @@ SMALL = {
     "t5": [
         (transformers.T5Config(**T5_SMALL), {}),  # v1.0: ReLU, tied head; 1 encoder + 2 decoder layers
         (transformers.T5Config(**T5_SMALL, feed_forward_proj="gated-gelu", tie_word_embeddings=False), {}),
+    ],
+    "llama": [  # every model_type; biases, an untied head, Qwen3's head norms, GQA
+        (transformers.LlamaConfig(**LLAMA_SMALL, attention_bias=True, mlp_bias=True, tie_word_embeddings=False), {}),
+        (transformers.Qwen2Config(**LLAMA_SMALL, tie_word_embeddings=True), {"remat": True}),
+        (transformers.MistralConfig(**LLAMA_SMALL, sliding_window=4), {}),
+        (transformers.Qwen3Config(**LLAMA_SMALL, attention_bias=True), {}),
     ],
 }
 
@@ -210,7 +224,7 @@ def test_tensor_table_count_equals_the_modules_parameters(name, index):
     }
     assert sorted(e.path for e in table) == sorted(flat)
     for e in table:
-        assert math.prod(flat[e.path]) == math.prod(e.hf_shape) * len(e.hf_keys)
+        assert math.prod(flat[e.path]) == math.prod(e.hf_shape) * len(e.all_keys())
 
 
 def test_flops_per_token_counts_every_attention_stack():

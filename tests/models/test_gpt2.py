@@ -5,11 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from model_refs import left_padded_batch, torch_logits
+from model_refs import assert_packed_equals_one_by_one, assert_steps_equal_full_forward, left_padded_batch, torch_logits
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from rt_jax import models
-from rt_jax.models import layers
 
 SHAPES = [  # (n_embd, n_layer, n_head, vocab_size, lengths of a left-padded batch)
     dict(n_embd=32, n_layer=2, n_head=4, vocab_size=101, lengths=(7, 3, 5)),
@@ -55,42 +54,14 @@ def small(request, tmp_path_factory):
 
 
 def test_prefill_and_steps_equal_full_forward(small):
-    m, p = small.module, {"params": small.params}
     ids, mask = left_padded_batch(np.random.default_rng(1), (6, 3), 61)
-    full = jax.jit(m.apply)(p, ids, mask)
-    positions = layers.positions_from_mask(jnp.asarray(mask))
-    max_length, prompt = 10, 3
-    cache = jax.jit(lambda: m.apply(p, 2, max_length, method="init_cache"))()
-    extend = jax.jit(lambda c, i, pos, idx, kvm: m.apply(p, i, pos, c, idx, kvm, method="extend"))
-    kv_mask = jnp.zeros((2, max_length), bool).at[:, :prompt].set(mask[:, :prompt] > 0)
-    logits, cache = extend(cache, ids[:, :prompt], positions[:, :prompt], jnp.int32(0), kv_mask)
-    steps = [logits]
-    for t in range(prompt, ids.shape[1]):
-        kv_mask = kv_mask.at[:, t].set(mask[:, t] > 0)
-        logits, cache = extend(cache, ids[:, t : t + 1], positions[:, t : t + 1], jnp.int32(t), kv_mask)
-        steps.append(logits)
-    stepped = jnp.concatenate(steps, axis=1)
-    real = mask.astype(bool)
-    np.testing.assert_allclose(np.asarray(stepped)[real], np.asarray(full)[real], atol=1e-5)
+    assert_steps_equal_full_forward(small.module, small.params, ids, mask, prompt=3, max_length=10)
 
 
 def test_packed_equals_one_by_one(small):
-    m, p = small.module, {"params": small.params}
     rng = np.random.default_rng(2)
     seqs = [rng.integers(1, 61, n) for n in (4, 7, 2)]
-    packed = np.concatenate(seqs + [np.zeros(3, int)])[None]
-    segments = np.concatenate([np.full(len(s), i + 1) for i, s in enumerate(seqs)] + [np.zeros(3, int)])[None]
-    got = np.asarray(jax.jit(m.apply)(p, jnp.asarray(packed), segment_ids=jnp.asarray(segments)))[0]
-    # One by one: each sequence alone in its own row (right padding does not reach real tokens).
-    alone = np.zeros((len(seqs), 7), np.int32)
-    alone_mask = np.zeros((len(seqs), 7), np.int32)
-    for b, s in enumerate(seqs):
-        alone[b, : len(s)], alone_mask[b, : len(s)] = s, 1
-    want = np.asarray(jax.jit(m.apply)(p, alone, alone_mask))
-    start = 0
-    for b, s in enumerate(seqs):
-        np.testing.assert_allclose(got[start : start + len(s)], want[b, : len(s)], atol=1e-5)
-        start += len(s)
+    assert_packed_equals_one_by_one(small.module, small.params, seqs)
 
 
 # remat and the compute dtype do not depend on the position embedding: learned covers them.

@@ -49,10 +49,9 @@ def jax_steps(tmp_path, torch_model, batch, is_encoder_decoder, lr):
     return float(m1["loss"]), float(m2["loss"])
 
 
-def test_gpt2_first_step_loss_matches_transformers(tmp_path):
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=4))
-    # right padding like the reference; labels -100 on prompt and padding
+def decoder_steps(tmp_path, model, lr=1e-3):
+    """(rt_jax, torch) losses of a decoder-only model on PROMPTS + TARGETS: right padding like
+    the reference, labels -100 on prompt and padding."""
     L = 8
     ids = np.zeros((4, L), np.int64)
     labels = np.full((4, L), -100, np.int64)
@@ -68,16 +67,19 @@ def test_gpt2_first_step_loss_matches_transformers(tmp_path):
         "targets": np.concatenate([ids[:, 1:], np.zeros((4, 1), np.int64)], 1).astype(np.int32),
         "loss_mask": np.concatenate([labels[:, 1:] != -100, np.zeros((4, 1), bool)], 1).astype(np.int32),
     }
-    ours = jax_steps(tmp_path, model, batch, False, lr=1e-3)  # first: torch_steps updates `model`
-    ref = torch_steps(
-        model,
-        {
-            "input_ids": torch.tensor(ids),
-            "attention_mask": torch.tensor(seg, dtype=torch.long),
-            "labels": torch.tensor(labels),
-        },
-        lr=1e-3,
-    )
+    ours = jax_steps(tmp_path, model, batch, False, lr=lr)  # first: torch_steps updates `model`
+    inputs = {
+        "input_ids": torch.tensor(ids),
+        "attention_mask": torch.tensor(seg, dtype=torch.long),
+        "labels": torch.tensor(labels),
+    }
+    return ours, torch_steps(model, inputs, lr=lr)
+
+
+def test_gpt2_first_step_loss_matches_transformers(tmp_path):
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=4))
+    ours, ref = decoder_steps(tmp_path, model)
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
 
 
@@ -122,4 +124,25 @@ def test_t5_first_step_loss_matches_transformers(tmp_path):
         },
         lr=1e-3,
     )
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
+
+
+def test_llama_first_step_loss_matches_transformers(tmp_path):
+    """One KV head on the (2, 2, 2) mesh: fewer KV heads than the tensor axis (replicated)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            max_position_embeddings=32,
+            tie_word_embeddings=False,
+        )
+    )
+    ours, ref = decoder_steps(tmp_path, model)
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
