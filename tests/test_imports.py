@@ -14,11 +14,6 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# Known cycles through function-level imports, being removed elsewhere: models/hf.py and
-# models/registry.py import each other lazily (branch `families` turns the registry into data).
-KNOWN_LAZY_CYCLES = [{"rt_jax.models.hf", "rt_jax.models.registry"}]
-
-
 def modules() -> dict[str, pathlib.Path]:
     found = {}
     for path in (ROOT / "rt_jax").rglob("*.py"):
@@ -101,5 +96,5 @@ def test_no_import_cycle_at_module_level():
 
 
 def test_no_import_cycle_through_function_level_imports():
-    unexpected = [c for c in cycles(import_graph(lazy=True)) if c not in KNOWN_LAZY_CYCLES]
+    unexpected = cycles(import_graph(lazy=True))
     assert unexpected == []
