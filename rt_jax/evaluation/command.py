@@ -24,7 +24,7 @@ from ml_collections import config_flags
 from rt_jax import run_dir
 from rt_jax.errors import UserError
 from rt_jax.evaluation.epoch import held_out_examples
-from rt_jax.evaluation.method import evaluate_run_method, self_consistency
+from rt_jax.evaluation.method import check_chat_template, evaluate_run_method, self_consistency
 from rt_jax.student import check_student, load_student
 
 
@@ -43,8 +43,10 @@ def run_evaluation(
     start = time.monotonic()
     run_dir.check(config, workdir)
     check_student(config, loads=loaded is None and not params_dir)
+    check_chat_template(config)
     with run_dir.lock(workdir):
         loaded = loaded or load_student(config, params_dir)
+        check_chat_template(config, loaded.tokenizer)
         examples = held_out_examples(config, limit)
         run_dir.write_snapshot(config, workdir)
         out_dir = run_dir.path(workdir) / run_dir.PREDICTIONS_DIR

@@ -77,6 +77,9 @@ def train(
     run_dir.check(config, workdir)  # refuse another run's workdir, or one we cannot write, before any work
     ensure_task(config)
     check_student(config, loads=loaded is None)
+    from rt_jax.evaluation import check_chat_template
+
+    check_chat_template(config)  # per-epoch evaluation: fine-tuning keeps the paper's plain prompts
     mesh = parallel.make_mesh(config.mesh, devices)
     parallel.check_batch_size(config.train.batch_size, mesh, config.train.grad_accum_steps)
     with run_dir.lock(workdir, enabled=is_chief):  # the other hosts share the chief's workdir
