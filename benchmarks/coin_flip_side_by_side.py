@@ -21,8 +21,10 @@ epoch. Phases (--phases, in this order):
 Both use train.packing=False: the paper's batch is 8 examples, so both take the same steps.
 ft_cot's max_new_tokens (default: the longest training target in tokens + 16) is printed and
 recorded; zs and ft decode the packaged 16 answer tokens (rt_jax/configs/methods.py).
-Every finished piece is written to <out>/results.json at once; re-running skips finished
-rt_jax runs (their workdirs) and finished torch runs. Not a test: absolute times on a shared
+Every finished piece is written to <out>/results.json at once; re-running skips the pieces
+there. Reduced protocol for a busy machine: --max_steps=S (the first S steps of epoch 1, then
+one evaluation; rt_jax through `rt_jax.evaluate --checkpoint`), --max_test=N (the first N test
+questions), --methods, --tps_steps/--tps_rounds. Not a test: absolute times on a shared
 machine are noise; read the ratios.
 """
 
@@ -59,7 +61,9 @@ def run_config(args, method: str):
     return c
 
 
-def rt_jax_command(args, method: str, workdir: pathlib.Path) -> list[str]:
+def rt_jax_commands(args, method: str, workdir: pathlib.Path) -> list[list[str]]:
+    """The rt_jax commands of `method`'s run; with --max_steps (the reduced protocol), training
+    stops there with a checkpoint and `rt_jax.evaluate --checkpoint` scores it."""
     config = [
         f"--config=paper:{TASK},{method},{STUDENT}",
         f"--config.model_path={args.model_path}",
@@ -67,9 +71,12 @@ def rt_jax_command(args, method: str, workdir: pathlib.Path) -> list[str]:
     ]
     if method in COT_METHODS:
         config.append(f"--config.eval.max_new_tokens={args.max_new_tokens}")
+    evaluate = [sys.executable, "-m", "rt_jax.evaluate", *config]
+    if args.max_test:
+        evaluate.append(f"--max_test_examples={args.max_test}")
     if method == "zs":
-        return [sys.executable, "-m", "rt_jax.evaluate", *config, f"--workdir={workdir}"]
-    return [
+        return [[*evaluate, f"--workdir={workdir}"]]
+    train = [
         sys.executable,
         "-m",
         "rt_jax.train",
@@ -79,6 +86,11 @@ def rt_jax_command(args, method: str, workdir: pathlib.Path) -> list[str]:
         "--config.train.packing=False",
         f"--workdir={workdir}",
     ]
+    if not args.max_steps:
+        return [train]
+    steps = [f"--config.train.max_steps={args.max_steps}", f"--config.train.checkpoint_every_steps={args.max_steps}"]
+    checkpoint = [f"--checkpoint={workdir}", "--checkpoint_step=latest", f"--workdir={workdir}/eval"]
+    return [train + steps, evaluate + checkpoint]
 
 
 # ------------------------------------------------------------------ data
@@ -212,15 +224,22 @@ def torch_run(args, method: str) -> dict:
         out["epochs"].append({"epoch": 0, "accuracy": torch_accuracy(args, student, method, 0)})
     else:
         iterator = training_data(args, method, student.tokenizer).iterator
+        step = 0
         for epoch in range(args.epochs):
             t = time.perf_counter()
             for b in iterator.epoch_batches(epoch):
+                if args.max_steps and step >= args.max_steps:
+                    break
                 loss = student.step(torch_batch(b))
                 out["useful_tokens"] += metrics.batch_token_counts(b)[0]
+                step += 1
             out["train_s"] += time.perf_counter() - t
-            acc = torch_accuracy(args, student, method, epoch + 1)
-            out["epochs"].append({"epoch": epoch + 1, "accuracy": acc, "last_loss": loss})
-            print(f"  torch {method} epoch {epoch + 1}: accuracy {acc:.2f}%, loss {loss:.4f}", flush=True)
+            name = f"step {step}" if args.max_steps else epoch + 1
+            acc = torch_accuracy(args, student, method, name)
+            out["epochs"].append({"epoch": name, "accuracy": acc, "last_loss": loss})
+            print(f"  torch {method} epoch {name}: accuracy {acc:.2f}%, loss {loss:.4f}", flush=True)
+            if args.max_steps:
+                break
         out["tokens_per_s"] = out["useful_tokens"] / out["train_s"]
     out["wall_s"] = time.perf_counter() - start
     return out
@@ -310,23 +329,24 @@ def compare_tokens_per_s(args) -> dict:
 # ------------------------------------------------------------------ phase 2: rt_jax's commands
 def rt_jax_run(args, method: str) -> dict:
     workdir = args.out / "rt_jax" / method
-    cmd = rt_jax_command(args, method, workdir)
+    commands = rt_jax_commands(args, method, workdir)
+    results_dir = workdir / "eval" if args.max_steps and method != "zs" else workdir
     start = time.perf_counter()
-    if not (workdir / "results.json").is_file():
+    for cmd in commands:
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, env=_env())
-    results = json.loads((workdir / "results.json").read_text())
-    rates = []
+    wall_s = time.perf_counter() - start
+    results = json.loads((results_dir / "results.json").read_text())
     log = workdir / "metrics.jsonl"
-    if log.is_file():
+    rates = []
+    if method != "zs" and log.is_file():
         rates = [r["tokens_per_s"] for r in map(json.loads, log.read_text().splitlines()) if "tokens_per_s" in r]
-    out = {
-        "command": " ".join(cmd),
-        "epochs": [{"epoch": e["epoch"], "accuracy": e["accuracy"]} for e in results["epochs"]],
-        "wall_s": results.get("wall_time_s", time.perf_counter() - start),
-    }
+    epochs = [{"epoch": e["epoch"], "accuracy": e["accuracy"], "num_test": e["num_test"]} for e in results["epochs"]]
+    if args.max_steps and method != "zs":
+        epochs = [{**e, "epoch": f"step {args.max_steps}"} for e in epochs]
+    out = {"commands": [" ".join(c) for c in commands], "epochs": epochs, "wall_s": wall_s}
     if rates:
-        out["tokens_per_s"] = statistics.median(rates)
+        out["tokens_per_s"] = statistics.median(rates)  # logging windows, compiles of new batch shapes included
     return out
 
 
@@ -355,7 +375,10 @@ def main():
     ap.add_argument("--data_dir", type=pathlib.Path, default=pathlib.Path("/work/shared/data"))
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--max_new_tokens", type=int, default=0, help="0: longest training target + 16")
-    ap.add_argument("--max_test", type=int, default=0, help="torch: first N test questions (0: all 150)")
+    ap.add_argument("--max_test", type=int, default=0, help="reduced protocol: first N test questions (0: all 150)")
+    ap.add_argument(
+        "--max_steps", type=int, default=0, help="reduced protocol: train the first N steps of epoch 1 only (0: all)"
+    )
     ap.add_argument("--phases", default="tps,rt_jax,torch")
     ap.add_argument("--methods", default="ft_cot,ft,zs", help="in the order they run")
     ap.add_argument("--tps_steps", type=int, default=4)
@@ -380,6 +403,10 @@ def main():
         args.max_new_tokens = lengths[-1] + 16
     results["target_tokens"] = {"min": lengths[0], "median": lengths[len(lengths) // 2], "max": lengths[-1]}
     results["max_new_tokens"] = args.max_new_tokens
+    results["protocol"] = {
+        "command": " ".join([sys.executable, *sys.argv]),
+        **{k: getattr(args, k) for k in ("epochs", "max_steps", "max_test", "tps_steps", "tps_rounds")},
+    }
     print(
         f"{results['train_rationales']} correct training rationales; ft_cot target tokens {results['target_tokens']}; "
         f"max_new_tokens {args.max_new_tokens}",
