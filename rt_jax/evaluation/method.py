@@ -78,8 +78,8 @@ def evaluate_method(
     """Accuracy of `params` on `examples` prompted as `method` (a method or an rt_jax.formats
     template name); the predictions of `model` are saved under out_dir as method `saved_as`
     (default `method`). Zero-shot-CoT runs Kojima et al.'s two steps: a rationale, then the
-    answer after the task's trigger (with `chat_template`, the question is the template's user
-    turn and the trigger follows the rationale in the assistant's turn). Returns
+    answer after the task's trigger (with `chat_template`, the reasoning prompt is the template's
+    user turn and the trigger follows the rationale in the assistant's turn). Returns
     evaluate_prompts' summary."""
     common = dict(model=model, method=saved_as or method, mesh=mesh)
     if method != "zs_cot":
