@@ -9,9 +9,10 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from rt_jax import evaluation, formats
+from rt_jax import decoding, evaluation, formats
 from rt_jax.configs import paper
 from rt_jax.errors import UserError
+from rt_jax.evaluation import method as method_lib
 from rt_jax.evaluation import predictions
 from rt_jax.models import chat
 from rt_jax.train import loop
@@ -53,6 +54,27 @@ def test_zero_shot_prompts_are_the_templates_user_turn_with_its_exact_ids(data_d
         assert w == f"<|im_start|>user {p}<|im_end|> <|im_start|>assistant "
         # what the decoder encodes (with the tokenizer's own special tokens): the template's ids, one BOS at most
         assert tok.encode(w) == chat.chat_prompt_ids(tok, p)
+
+
+def test_zero_shot_cot_asks_in_the_template_and_answers_after_the_rationale(monkeypatch, data_dir, tmp_path):
+    tok = chatml_tokenizer()
+    loaded = types.SimpleNamespace(is_encoder_decoder=False, tokenizer=tok)
+    examples, seen = _examples(data_dir), {}
+
+    def decode(loaded, params, prompts, settings, mesh=None):
+        seen["reasoning"] = list(prompts)
+        return [types.SimpleNamespace(text=" It flips twice.")] * len(prompts)
+
+    def evaluate_prompts(loaded, params, task, examples, prompts, *args, **kwargs):
+        seen["answers"] = list(prompts)
+
+    monkeypatch.setattr(method_lib, "decode", decode)
+    monkeypatch.setattr(method_lib, "evaluate_prompts", evaluate_prompts)
+    settings = decoding.DecodeConfig()
+    evaluation.evaluate_method(loaded, None, "coin_flip", examples, "zs_cot", settings, tmp_path, 0, chat_template=True)
+    for ex, reasoning, answer in zip(examples, seen["reasoning"], seen["answers"]):
+        assert reasoning == chat.chat_prompt(tok, formats.zs_cot_reasoning_prompt(ex.question))
+        assert answer == formats.zs_cot_answer_prompt("coin_flip", reasoning, " It flips twice.")
 
 
 def save_student(directory, tokenizer):
