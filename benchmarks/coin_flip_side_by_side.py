@@ -340,7 +340,8 @@ def rt_jax_run(args, method: str) -> dict:
     log = workdir / "metrics.jsonl"
     rates = []
     if method != "zs" and log.is_file():
-        rates = [r["tokens_per_s"] for r in map(json.loads, log.read_text().splitlines()) if "tokens_per_s" in r]
+        key = "train/tokens_per_s"  # rt_jax.train.metrics' name in metrics.jsonl
+        rates = [r[key] for r in map(json.loads, log.read_text().splitlines()) if key in r]
     epochs = [{"epoch": e["epoch"], "accuracy": e["accuracy"], "num_test": e["num_test"]} for e in results["epochs"]]
     if args.max_steps and method != "zs":
         epochs = [{**e, "epoch": f"step {args.max_steps}"} for e in epochs]
