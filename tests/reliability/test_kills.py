@@ -34,13 +34,13 @@ def start(argv, **kw):
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV, **kw)
 
 
-def kill_at_random(argv, rng, kills: int, window: tuple[float, float], before_rerun=None) -> int:
-    """Runs `argv` again and again, killing it (SIGKILL) `kills` times at a random moment of
-    `window` seconds, then once more to the end; returns how many kills hit a live process."""
+def kill_at_random(argv, rng, kills: int, when, before_rerun=None) -> int:
+    """Runs `argv` again and again, killing it (SIGKILL) `kills` times at the moment `when(proc,
+    rng)` returns, then once more to the end; returns how many kills hit a live process."""
     survived = 0
     for i in range(kills):
         proc = start(argv)
-        time.sleep(rng.uniform(*window))
+        when(proc, rng)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             survived += 1
@@ -51,6 +51,29 @@ def kill_at_random(argv, rng, kills: int, window: tuple[float, float], before_re
     _, err = last.communicate(timeout=900)
     assert last.returncode == 0, err[-3000:]
     return survived
+
+
+def after_seconds(low: float, high: float):
+    return lambda proc, rng: time.sleep(rng.uniform(low, high))
+
+
+def logged_steps(workdir: pathlib.Path) -> int:
+    file = workdir / run_dir.METRICS_FILE
+    return file.read_text().count('"train/loss"') if file.exists() else 0
+
+
+def after_a_new_step(workdir: pathlib.Path):
+    """Once the run logged a step it had not logged before (each step is logged once, however
+    often it is replayed), then up to 1.5 s more: with a save after every step, mostly in a save."""
+
+    def wait(proc, rng):
+        seen = logged_steps(workdir)
+        deadline = time.monotonic() + 900
+        while logged_steps(workdir) == seen and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
+
+    return wait
 
 
 def largest_state_file(checkpoint: pathlib.Path) -> pathlib.Path:
@@ -68,21 +91,25 @@ def test_training_killed_at_random_points_ends_bitwise_as_uninterrupted(data_dir
     def damage_latest_once(i):
         checkpoints = workdir / run_dir.CHECKPOINTS_DIR
         steps = sorted(int(p.name) for p in checkpoints.glob("*") if p.name.isdigit()) if checkpoints.exists() else []
-        if i == 3 and len(steps) >= 2:
+        if not damaged and i >= 2 and len(steps) >= 2:
             largest_state_file(checkpoints / str(steps[-1])).write_bytes(b"0123456789")
             damaged.append(steps[-1])
 
     kills = kill_at_random(
-        [a.format(workdir) for a in driver], rng, kills=8, window=(6.0, 30.0), before_rerun=damage_latest_once
+        [a.format(workdir) for a in driver],
+        rng,
+        kills=6,
+        when=after_a_new_step(workdir),
+        before_rerun=damage_latest_once,
     )
     step_a, meta_a, params_a = final_params(tmp_path / "a")
     step_b, meta_b, params_b = final_params(workdir)
     assert step_a == step_b == 12 and meta_a["epochs"] == meta_b["epochs"]
     jax.tree.map(np.testing.assert_array_equal, params_a, params_b)
-    if damaged:  # moved aside, never deleted
-        assert (workdir / run_dir.DAMAGED_CHECKPOINTS_DIR / str(damaged[0]) / "state").is_dir()
-    print(f"training: {kills} kills survived, damaged checkpoint {damaged}, final state bitwise equal")
-    assert kills >= 6
+    assert len(damaged) == 1  # moved aside, never deleted
+    assert (workdir / run_dir.DAMAGED_CHECKPOINTS_DIR / str(damaged[0]) / "state").is_dir()
+    print(f"training: {kills} kills survived, checkpoint step {damaged[0]} damaged, final state bitwise equal")
+    assert kills >= 5
 
 
 def flaky_plan(rng, n: int) -> list:
@@ -118,7 +145,7 @@ def test_generate_killed_against_a_flaky_server_loses_and_duplicates_nothing(dat
         ]
         ENV["RT_KEY"] = KEY
         try:
-            kills = kill_at_random(argv, rng, kills=8, window=(3.0, 9.0))
+            kills = kill_at_random(argv, rng, kills=8, when=after_seconds(3.0, 9.0))
         finally:
             del ENV["RT_KEY"]
     shard = RationaleStore(tmp_path / "c").shard_path("fake-teacher", "zs_cot_t70", "coin_flip")
@@ -138,4 +165,4 @@ def test_generate_killed_against_a_flaky_server_loses_and_duplicates_nothing(dat
         f"generate: {kills} kills survived, {len(want) - len(got.keys() & want.keys())} records lost, "
         f"{len(lines) - len(got)} duplicated"
     )
-    assert kills >= 6
+    assert kills >= 5
