@@ -262,6 +262,7 @@ def build_report(
     """Writes the report files; returns {name: path} of those written."""
     if metric not in ("best", "final"):
         raise UserError(f"--metric={metric}: expected best or final")
+    run_dir.check_writable(out_dir, "--out_dir")  # before reading the runs
     cells = aggregate([load_result(p) for p in find_results(workdirs)], metric)
     if not cells:
         raise UserError(f"--workdirs: no run has a {metric!r} accuracy yet")

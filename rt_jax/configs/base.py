@@ -48,6 +48,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.log_every_steps = 10
     c.train.max_steps = -1  # stop early after this many steps (debugging); -1: all epochs
 
+    c.data = ml_collections.ConfigDict()
+    # teacher-cache lines that do not parse or are of another schema: refuse (stop, naming
+    # each file:line) or skip (train without them, each reported)
+    c.data.bad_cache_lines = "refuse"
+
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # -1 fills the remaining devices
     c.mesh.fsdp = 1

@@ -44,6 +44,35 @@ class TrainingData:
     rationale_counts: dict = dataclasses.field(default_factory=dict)
 
 
+def check_teacher_cache(config) -> list[str]:
+    """The bad lines (`file:line: reason`) of the teacher-cache shard the run trains on: lines
+    that do not parse, records of another schema or shard, a second different record of a key.
+    config.data.bad_cache_lines decides: "refuse" (the default) raises a UserError naming the
+    first and the count; "skip" logs each one and the count, and training goes on without them."""
+    from rt_jax import methods
+    from rt_jax.errors import UserError
+    from rt_jax.teacher.store import RationaleStore
+
+    source = methods.rationale_source(config.method, config.get("teacher_method", ""))
+    if source is None or not config.teacher_cache_dir:
+        return []
+    problems: list[str] = []
+    RationaleStore(config.teacher_cache_dir).read(config.teacher, source.teacher_method, config.task, problems)
+    if not problems:
+        return []
+    policy = config.get("data", {}).get("bad_cache_lines", "refuse")
+    if policy == "refuse":
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise UserError(
+            f"teacher cache: {len(problems)} bad line(s): {problems[0]}{more}; fix the cache (python -m "
+            "rt_jax.teacher stats lists them all) or train without them: --config.data.bad_cache_lines=skip"
+        )
+    for line in problems:
+        log.warning("teacher cache: %s", line)
+    log.warning("teacher cache: %d bad line(s) skipped (--config.data.bad_cache_lines=skip)", len(problems))
+    return problems
+
+
 def _host() -> tuple[int, int]:
     import jax
 
