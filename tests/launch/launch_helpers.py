@@ -98,6 +98,7 @@ def write_sweep_config(path: pathlib.Path, root: pathlib.Path, command=None, **f
         grids=[],
         overrides={},
         command=command,
+        extra_fields=("fake_steps", "fake_step_seconds", "fake_fail"),  # flags only the fake train command has
     )
     values.update(fields)
     body = "\n".join(f"    c.{k} = {v!r}" for k, v in values.items())
