@@ -2,6 +2,7 @@
 
 import csv
 import json
+import statistics
 import subprocess
 import sys
 
@@ -52,8 +53,15 @@ def paper_table(data_dir):
         return {(r["student_family"], r["method"], r["size"], r["task"]): r["accuracy"] for r in csv.DictReader(f)}
 
 
-def parse_markdown(text):
-    lines = [l for l in text.strip().splitlines()]
+def parse_markdown(text, table=0):
+    """The `table`-th markdown table of text: (header, rows as dicts)."""
+    tables, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables, current = tables + [current], []
+    lines = tables[table]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     return header, [dict(zip(header, (c.strip() for c in l.strip("|").split("|")))) for l in lines[2:]]
 
@@ -84,7 +92,7 @@ def test_markdown_and_latex_tables(runs, tmp_path):
         ("ft_cot_t70_8aug", "gpt2 (124M)"),
         ("ft_cot_t70_64aug", "gpt2 (124M)"),
     ]
-    assert body[1]["multiarith"] == "15.00"  # mean of seeds 10 and 20
+    assert body[1]["multiarith"] == "15.00 ± 7.07 (n=2)"  # mean and std of seeds 10 and 20
     assert body[1]["coin_flip"] == "-"
     assert body[4]["coin_flip"] == "80.00"
     tex = written["latex"].read_text()
@@ -92,7 +100,8 @@ def test_markdown_and_latex_tables(runs, tmp_path):
     assert r"ft\_cot\_t70\_8aug & gpt2 (124M) & - & - & - & - & - & - & - & - & - & 80.00 & - & - \\" in tex
     saved = json.loads(written["json"].read_text())
     entry = next(e for e in saved if (e["method"], e["student"], e["task"]) == ("ft_cot", "gpt2", "multiarith"))
-    assert (entry["accuracy"], entry["num_runs"]) == (15.0, 2)
+    assert (entry["accuracy"], entry["num_runs"], entry["seeds"]) == (15.0, 2, [0, 1])
+    assert entry["std"] == pytest.approx(statistics.stdev([10.0, 20.0]))
 
 
 def test_final_metric(runs, tmp_path):
@@ -106,7 +115,7 @@ def test_compare_paper(runs, tmp_path, data_dir):
     written = report.build_report([str(runs)], tmp_path / "out", compare_paper=True)
     _, body = parse_markdown(written["markdown"].read_text())
     p = float(paper[("gpt2", "ft_cot", "124M", "multiarith")])
-    assert body[1]["multiarith"] == f"15.00 / {p:.2f} ({15.0 - p:+.2f})"
+    assert body[1]["multiarith"] == f"15.00 ± 7.07 (n=2) / {p:.2f} ({15.0 - p:+.2f})"
     p = float(paper[("gpt2", "ft_cot_diverse", "124M", "coin_flip")])  # D=8 is the paper's degree here
     assert body[4]["coin_flip"] == f"80.00 / {p:.2f} ({80.0 - p:+.2f})"
     p = float(paper[("gpt2", "ft_cot_diverse", "124M", "multiarith")])  # D=64 on multiarith
@@ -120,7 +129,7 @@ def test_plots(runs, tmp_path):
         image = matplotlib.image.imread(written[name])
         assert image.ndim == 3 and image.shape[0] > 100
     cells = report.aggregate([report.load_result(p) for p in report.find_results([runs])])
-    assert report.degree_series(cells)[("gpt2", "coin_flip")] == [(2, 60.0), (8, 80.0)]
+    assert report.degree_series(cells)[("gpt2", "coin_flip", (("split", "default"),))] == [(2, 60.0), (8, 80.0)]
     assert report.size_series(cells)["multiarith"]["ft_cot"] == [(124e6, 15.0), (355e6, 30.0)]
 
 
