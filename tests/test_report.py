@@ -13,7 +13,7 @@ from rt_jax import report
 from rt_jax.errors import UserError
 
 
-def write_run(root, name, task, method, student, best, final=None, seed=0):
+def write_run(root, name, task, method, student, best, final=None, seed=0, **identity):
     run = root / name
     run.mkdir(parents=True)
     final = best if final is None else final
@@ -30,6 +30,7 @@ def write_run(root, name, task, method, student, best, final=None, seed=0):
                 "final": {"epoch": 2, "accuracy": final},
                 "wall_time_s": 1.0,
             }
+            | identity
         )
     )
     return run
@@ -163,3 +164,59 @@ def test_command_line(runs, tmp_path):
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [f"error: --workdirs: {tmp_path / 'missing'} does not exist"]
+
+
+def teacher(name):
+    return {"name": name, "cache_method": "zs_cot", "num_rationales": 1}
+
+
+def test_unlike_runs_are_separate_labelled_rows_and_seeds_one_cell(tmp_path, capsys):
+    root = tmp_path / "runs"
+    write_run(root, "t1", "multiarith", "ft_cot", "gpt2", 40.0, teacher=teacher("text-davinci-002"))
+    write_run(root, "t2", "multiarith", "ft_cot", "gpt2", 60.0, teacher=teacher("llama-3.1-70b"))
+    lr = {"train.learning_rate": 0.0001}
+    write_run(root, "lr1", "multiarith", "ft", "gpt2", 10.0, overrides=lr, defaults="paper:multiarith,ft,gpt2,0")
+    write_run(root, "lr2", "multiarith", "ft", "gpt2", 30.0, overrides={}, defaults="paper:multiarith,ft,gpt2,0")
+    write_run(root, "s0", "svamp", "ft", "gpt2", 10.0, overrides=lr, defaults="paper:svamp,ft,gpt2,0")
+    write_run(root, "s1", "svamp", "ft", "gpt2", 14.0, seed=1, overrides=lr, defaults="paper:svamp,ft,gpt2,1")
+    (root / "unfinished").mkdir()
+    (root / "unfinished" / "config.json").write_text("{}")
+    written = report.build_report([str(root)], tmp_path / "out")
+    assert f"skipped {root / 'unfinished'}: no results.json" in capsys.readouterr().err
+    _, body = parse_markdown(written["markdown"].read_text())
+    cells = {r["method"]: (r["multiarith"], r["svamp"]) for r in body}
+    assert cells == {
+        "ft [train.learning_rate=0.0001]": ("10.00", "12.00 ± 2.83 (n=2)"),  # two seeds: one cell
+        "ft [train.learning_rate=default]": ("30.00", "-"),
+        "ft_cot [teacher=llama-3.1-70b]": ("60.00", "-"),  # two teachers stay two rows
+        "ft_cot [teacher=text-davinci-002]": ("40.00", "-"),
+    }
+
+
+def test_degree_plot_has_the_papers_form(tmp_path):
+    root = tmp_path / "runs"
+    for d, acc in ((1, 20.0), (2, 30.0), (4, 45.0)):
+        write_run(root, f"d{d}", "multiarith", f"ft_cot_t70_{d}aug", "gpt2", acc)
+    write_run(root, "ft", "multiarith", "ft", "gpt2", 5.0)
+    write_run(root, "cot", "multiarith", "ft_cot", "gpt2", 18.0)
+    cells = report.aggregate([report.load_result(p) for p in report.find_results([root])])
+    fig = report.degree_figure(cells)
+    (ax,) = [a for a in fig.axes if a.get_visible() and a.lines]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4"] and ax.get_xscale() == "log"
+    assert fig._suptitle.get_text() == "Accuracy by diverse reasoning degree D"
+    lines = {line.get_label(): line.get_ydata() for line in ax.lines}
+    assert list(lines["gpt2 (124M)"]) == [20.0, 30.0, 45.0]
+    assert list(lines["vanilla fine-tuning, gpt2"]) == [5.0, 5.0] and list(lines["Fine-tune-CoT, gpt2"]) == [18.0, 18.0]
+    teacher_line = lines["teacher (paper: GPT-3 175B, Zero-shot-CoT)"]
+    assert teacher_line[0] == report.teacher_accuracy("multiarith") > 50
+
+
+def test_plots_that_cannot_be_drawn_say_why(tmp_path, capsys):
+    root = tmp_path / "runs"
+    write_run(root, "d4", "multiarith", "ft_cot_t70_4aug", "gpt2", 45.0)
+    written = report.build_report([str(root)], tmp_path / "out")
+    err = capsys.readouterr().err
+    assert "accuracy_vs_D.png not written: needs runs at two or more D values of one student and task; only D=4" in err
+    assert "accuracy_vs_size.png not written: needs two or more student sizes" in err
+    assert "accuracy_vs_D" not in written and not (tmp_path / "out" / "accuracy_vs_D.png").exists()
+    assert "- accuracy_vs_size.png not written: needs two or more student sizes" in written["markdown"].read_text()
