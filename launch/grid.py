@@ -127,6 +127,14 @@ def _run_config_fields(train_config: str, task: str, method: str, student: str) 
     return run_dir._flat(run_dir._as_json(config))
 
 
+def _own_teacher_method(method: str) -> str | None:
+    """The teacher-cache method `method` reads when teacher_method is empty (rt_jax.methods)."""
+    from rt_jax import methods
+
+    source = methods.rationale_source(method, "")
+    return source.teacher_method if source else None
+
+
 def _seed(value, g: int) -> int:
     try:
         return int(value)
@@ -191,12 +199,15 @@ def expand(cfg) -> list[Run]:
                 except UserError as e:
                     raise UserError(f"sweep config: grids[{g}]: {e}") from None
                 fields = _run_config_fields(cfg.train_config, task, name, student)
+                own = _own_teacher_method(name)
                 for combo in combos:
                     chosen = {**fixed, **combo}
                     run_seed = _seed(chosen.pop("seed", seed), g)
                     named = sorted(set(chosen) & {"task", "student", "method"})
                     if named:
                         raise UserError(f"sweep config: grids[{g}]: override {named[0]!r}; use the {named[0]}s axis")
+                    if own and chosen.get("teacher_method") == own:  # what the empty default means
+                        del chosen["teacher_method"]
                     changed = _effective(chosen, fields, extra, f"grids[{g}]")
                     run = Run(task, student, name, run_seed, changed)
                     runs.setdefault(run.name, run)

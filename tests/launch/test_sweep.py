@@ -365,3 +365,44 @@ def test_a_root_planned_by_another_sweep_with_the_same_names_is_refused(tmp_path
     status = json.loads(run_cli("sweep", f"--sweep={config}", "--status", "--json").stdout)
     assert status["summary"]["done"] == 1 and status["summary"]["total"] == 1
     assert status["runs"][0]["name"] == "multiarith__gpt2__ft_cot__seed0" and status["runs"][0]["status"] == "done"
+
+
+ABLATIONS = {  # packaged sweep -> (runs, the axis field, its values in the run names/commands)
+    "dataset_size": (4 * 3 * 3 * 4, "max_train_examples", {"8", "32", "128", None}),
+    "rationale_filter": (4 * 3 * 2 * 3, "rationale_filter", {None, "all", "none_gold"}),
+    "stability": (4 * 3 * 3 * 3, None, None),
+    "diverse_reasoning_open": (4 * 3 * (2 + 7), None, None),
+    "hyperparameters": (4 * 3 * (9 + 3 - 1), "train.learning_rate", {"0.0001", None, "0.001"}),
+    "teachers": (4 * 3 * (2 * 2 + 3 - 1), "teacher", {None, "llama-3.1-70b"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_ablation_sweeps_plan_one_run_per_combination(name, tmp_path):
+    count, field, values = ABLATIONS[name]
+    cfg = load_sweep(name)
+    runs = grid.expand(cfg)
+    assert len(runs) == count == len({r.name for r in runs})
+    assert {r.student for r in runs} == {"smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b"}
+    if field:
+        assert {dict(r.overrides).get(field) for r in runs} == values
+        run = next(r for r in runs if dict(r.overrides).get(field))
+        value = dict(run.overrides)[field]
+        assert f"{field}={value}" in run.name
+        assert f"--config.{field}={value}" in grid.command_for(run, cfg, "/w")
+    if name == "stability":
+        assert {r.seed for r in runs} == {0, 1, 2}
+    if name == "diverse_reasoning_open":
+        assert {methods.degree(r.method) for r in runs} == {None, 1, 2, 4, 8, 16, 32, 64}
+
+
+def test_ablation_sweep_dry_run_from_the_command_line(tmp_path):
+    root = tmp_path / "root"
+    done = run_cli("sweep", "--sweep=sweeps/dataset_size", f"--sweep.root={root}", "--dry_run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"sweep dataset_size: 144 runs in {root}/runs")
+    assert (
+        f"--config=paper:multiarith,ft,smollm2-135m,0 --workdir={root}/runs/"
+        "multiarith__smollm2-135m__ft__seed0__max_train_examples=8 --config.max_train_examples=8"
+    ) in done.stdout
+    assert not root.exists()  # a dry run writes nothing
