@@ -21,9 +21,11 @@ config (an unknown field is named with its grid), before anything starts.
 
 Run name: `<task>__<student>__<method>__seed<k>`, then `__` and the overrides that differ from
 the run config's own values, readably (`train.learning_rate=0.0001+train.batch_size=16`), or
-`h<10 hex>` (a stable hash of them) when that would be long or not a plain file name. Runs that
-differ in any override get different names; identical ones are planned once. The sweep root's
-`sweep_runs.json` (INDEX_FILE) maps every name to its identity (`check_index`).
+`h<10 hex>` (a stable hash of them) when that would be long or not a plain file name. Run control
+overrides (rt_jax.run_dir.RUN_CONTROL: max_steps, logging, checkpointing) are passed on but are
+no part of the name, nor are LOCATIONS (data_dir, teacher_cache_dir: recorded in the index). Runs that differ in any other override get different names; identical ones
+are planned once. The sweep root's `sweep_runs.json` (INDEX_FILE) maps every name to its
+identity (`check_index`).
 """
 
 import dataclasses
@@ -34,6 +36,7 @@ import json
 import re
 import sys
 
+from rt_jax import run_dir
 from rt_jax.errors import UserError
 
 DEFAULT_COMMAND = (
@@ -48,6 +51,8 @@ GRID_KEYS = AXES + ("overrides", "axes")
 INDEX_FILE = "sweep_runs.json"
 _PLAIN = re.compile(r"[A-Za-z0-9._=+-]+")
 _MAX_READABLE = 80  # longer override suffixes become a hash
+# Where a run's inputs are, not what they are: recorded in sweep_runs.json, not in the name.
+LOCATIONS = ("data_dir", "teacher_cache_dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,18 +62,20 @@ class Run:
     method: str
     seed: int
     overrides: tuple[tuple[str, str], ...] = ()  # (dotted field, value), sorted, non-default only
+    control: tuple[tuple[str, str], ...] = ()  # run control overrides (run_dir.RUN_CONTROL): not identity
 
     @property
     def name(self) -> str:
         """Stable directory name: the same run always gets the same workdir, and runs with
         other overrides another one."""
         base = f"{self.task}__{self.student}__{self.method}__seed{self.seed}"
-        if not self.overrides:
+        named = tuple(kv for kv in self.overrides if kv[0] not in LOCATIONS)
+        if not named:
             return base
-        readable = "+".join(f"{k}={v}" for k, v in self.overrides)
+        readable = "+".join(f"{k}={v}" for k, v in named)
         if len(readable) <= _MAX_READABLE and _PLAIN.fullmatch(readable):
             return f"{base}__{readable}"
-        digest = hashlib.sha256(json.dumps(self.overrides).encode()).hexdigest()[:10]
+        digest = hashlib.sha256(json.dumps(named).encode()).hexdigest()[:10]
         return f"{base}__h{digest}"
 
     def identity(self, train_config: str) -> dict:
@@ -118,13 +125,19 @@ def _ablation_axes(mapping, where: str) -> list[tuple[str, tuple]]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
-def _run_config_fields(train_config: str, task: str, method: str, student: str) -> dict:
-    """The run config's fields (dotted) -> value, loaded once per (method, student)."""
-    from rt_jax import configs, run_dir
+def _run_config_fields(train_config: str, task: str, method: str, student: str, first_task: str) -> dict:
+    """The run config's fields (dotted) -> value, loaded once per (method, student): the
+    paper's run configs differ by task in the task only."""
+    fields = dict(_fields_of(train_config, method, student, first_task))
+    fields["task"] = task
+    return fields
 
-    config = configs.load(f"{train_config}:{task},{method},{student},0")
-    return run_dir._flat(run_dir._as_json(config))
+
+@functools.lru_cache(maxsize=None)
+def _fields_of(train_config: str, method: str, student: str, task: str) -> dict:
+    from rt_jax import configs
+
+    return run_dir._flat(run_dir._as_json(configs.load(f"{train_config}:{task},{method},{student},0")))
 
 
 def _own_teacher_method(method: str) -> str | None:
@@ -198,7 +211,7 @@ def expand(cfg) -> list[Run]:
                     _validate(task, name, student)
                 except UserError as e:
                     raise UserError(f"sweep config: grids[{g}]: {e}") from None
-                fields = _run_config_fields(cfg.train_config, task, name, student)
+                fields = _run_config_fields(cfg.train_config, task, name, student, axes["tasks"][0])
                 own = _own_teacher_method(name)
                 for combo in combos:
                     chosen = {**fixed, **combo}
@@ -209,7 +222,9 @@ def expand(cfg) -> list[Run]:
                     if own and chosen.get("teacher_method") == own:  # what the empty default means
                         del chosen["teacher_method"]
                     changed = _effective(chosen, fields, extra, f"grids[{g}]")
-                    run = Run(task, student, name, run_seed, changed)
+                    control = tuple(kv for kv in changed if kv[0] in run_dir.RUN_CONTROL)
+                    identity = tuple(kv for kv in changed if kv[0] not in run_dir.RUN_CONTROL)
+                    run = Run(task, student, name, run_seed, identity, control)
                     runs.setdefault(run.name, run)
     return list(runs.values())
 
@@ -249,4 +264,4 @@ def command_for(run: Run, cfg, workdir: str) -> list[str]:
         raise UserError(
             f"sweep config: command template uses unknown field {e}; expected some of {', '.join(sorted(fields))}"
         ) from None
-    return argv + [f"--config.{k}={v}" for k, v in run.overrides]
+    return argv + [f"--config.{k}={v}" for k, v in sorted(run.overrides + run.control)]

@@ -122,8 +122,10 @@ class Sweep:
         def one(run):
             return (run, *run_state.run_status(self.workdir(run), self.max_attempts))
 
-        try:  # threads: on gs:// each read is a round trip
-            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        try:
+            if not os.fspath(self.root).startswith("gs://"):
+                return list(map(one, self.runs))  # local reads: threads would only add overhead
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:  # on gs:// each read is a round trip
                 return list(pool.map(one, self.runs))
         except (OSError, ImportError) as e:  # no bucket, no permission, no gcsfs
             raise UserError(f"sweep root {self.root}: cannot read run states ({type(e).__name__}: {e})") from None
@@ -186,7 +188,7 @@ def print_status(sweep: Sweep, out=sys.stdout, as_json: bool = False, parallel: 
     print(summary_line(s), file=out)
     print(f"{'status':<12} {'tries':>5} {'best':>6}  run", file=out)
     for run, status, state in rows:
-        best = best_accuracy(sweep.workdir(run)) if status == "done" else "-"
+        best = (state.get("best") or best_accuracy(sweep.workdir(run))) if status == "done" else "-"
         print(f"{status:<12} {state.get('attempts', 0):>5} {best:>6}  {run.name}", file=out)
     return s
 
@@ -231,7 +233,9 @@ class Launcher:
         has_results = run_dir.results_complete(a.workdir)
         state = run_state.read_state(a.workdir)
         if has_results and exit_status in (0, None):
-            run_state.write_state(a.workdir, status="done", exit_status=exit_status, finished=time.time())
+            run_state.write_state(
+                a.workdir, status="done", exit_status=exit_status, finished=time.time(), best=best_accuracy(a.workdir)
+            )
             print(f"done   {a.run.name}", flush=True)
             return
         if exit_status is None:  # an earlier launcher's run ended unseen: just run it again

@@ -4,7 +4,7 @@ temperatures (cache methods zs_cot_t<100 x T>, rt_jax.teacher.generate.method_na
 `teachers` to the teacher ids your cache holds.
 
   python -m launch.sweep --sweep=sweeps/teachers --sweep.root=gs://BUCKET/sweeps/teachers \\
-      --sweep.overrides.teacher_cache_dir=gs://BUCKET/teacher_cache
+      --sweep.overrides="{'teacher_cache_dir': 'gs://BUCKET/teacher_cache'}"
 """
 
 from rt_jax.configs.sweeps.ablations import base
