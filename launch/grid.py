@@ -23,9 +23,9 @@ Run name: `<task>__<student>__<method>__seed<k>`, then `__` and the overrides th
 the run config's own values, readably (`train.learning_rate=0.0001+train.batch_size=16`), or
 `h<10 hex>` (a stable hash of them) when that would be long or not a plain file name. Run control
 overrides (rt_jax.run_dir.RUN_CONTROL: max_steps, logging, checkpointing) are passed on but are
-no part of the name, nor are LOCATIONS (data_dir, teacher_cache_dir: recorded in the index). Runs that differ in any other override get different names; identical ones
-are planned once. The sweep root's `sweep_runs.json` (INDEX_FILE) maps every name to its
-identity (`check_index`).
+no part of the name, nor are LOCATIONS (data_dir, teacher_cache_dir: recorded in the index).
+Runs that differ in any other override get different names; identical ones are planned once.
+The sweep root's `sweep_runs.json` (INDEX_FILE) maps every name to its identity (`check_index`).
 """
 
 import dataclasses
