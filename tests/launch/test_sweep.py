@@ -340,6 +340,13 @@ def test_runs_differing_in_an_override_get_their_own_workdirs():
     assert len({r.name for r in runs}) == 4  # 2 x 2 (batch size 8 is the default: not in the name)
     assert all(r.name.split("__")[-1].startswith("h") for r in runs)  # "a/b c" is no file name: hashed
     assert {dict(r.overrides)["train.learning_rate"] for r in runs} == {"0.0001", "3e-05"}
+    # where the data lives and run control are passed on, but no part of the name
+    cfg.axes = {}
+    cfg.overrides = {"data_dir": "/my/data", "train": {"max_steps": 5}}
+    (run,) = grid.expand(cfg)
+    assert run.name == "multiarith__gpt2__ft_cot_t70_1aug__seed0"
+    assert grid.command_for(run, cfg, "/w")[-2:] == ["--config.data_dir=/my/data", "--config.train.max_steps=5"]
+    assert run.identity("paper")["overrides"] == {"data_dir": "/my/data"}
 
 
 def test_an_override_field_the_run_config_lacks_is_named_with_its_grid():
