@@ -93,6 +93,10 @@ def test_bad_sweeps_exit_2_before_anything_starts(tmp_path):
     config = write_sweep_config(tmp_path / "s.py", tmp_path / "root", students=("gpt-9",))
     done = run_cli("sweep", f"--sweep={config}")
     assert done.returncode == 2 and "unknown student 'gpt-9'" in done.stderr, done.stderr
+    config = write_sweep_config(tmp_path / "s.py", tmp_path / "root", axes={"train": {"learning_rat": (1e-4,)}})
+    done = run_cli("sweep", f"--sweep={config}")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "grids[0]: field 'train.learning_rat' is not in the run config" in done.stderr, done.stderr
     (tmp_path / "a_file").write_text("")
     config = write_sweep_config(tmp_path / "s.py", tmp_path / "a_file" / "root")
     done = run_cli("sweep", f"--sweep={config}")
