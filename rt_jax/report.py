@@ -457,6 +457,7 @@ def plot_accuracy_by_epoch(results: Sequence[dict], path: pathlib.Path) -> str |
                 color=line.get_color(),
                 alpha=0.2,
             )
+        ax.xaxis.set_major_locator(_pyplot().MaxNLocator(integer=True))
         ax.set_title(task)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy (%)")

@@ -220,3 +220,29 @@ def test_plots_that_cannot_be_drawn_say_why(tmp_path, capsys):
     assert "accuracy_vs_size.png not written: needs two or more student sizes" in err
     assert "accuracy_vs_D" not in written and not (tmp_path / "out" / "accuracy_vs_D.png").exists()
     assert "- accuracy_vs_size.png not written: needs two or more student sizes" in written["markdown"].read_text()
+
+
+def test_accuracy_by_epoch_and_completions_table(tmp_path):
+    root = tmp_path / "runs"
+    for seed, accs in ((0, (10.0, 30.0)), (1, (20.0, 50.0))):
+        epochs = [
+            {"epoch": e, "accuracy": a, "num_test": 10, "max_new_tokens": 64, "ended": 50.0 + 10 * seed}
+            | {"followed_format": 90.0, "contains_gold": 60.0, "length_mean": 20.0 + seed}
+            | {"length_median": 18.0, "length_p90": 40.0}
+            for e, a in enumerate(accs)
+        ]
+        write_run(root, f"s{seed}", "multiarith", "ft_cot", "gpt2", accs[1], seed=seed, epochs=epochs)
+    results = [report.load_result(p) for p in report.find_results([root])]
+    ((key, points),) = report.epoch_series(results).items()
+    assert key[:3] == ("ft_cot", "gpt2", "multiarith")
+    assert points == [
+        (0, 15.0, pytest.approx(statistics.stdev([10, 20])), 2),
+        (1, 40.0, pytest.approx(14.142, 1e-3), 2),
+    ]
+    written = report.build_report([str(root)], tmp_path / "out")
+    assert matplotlib.image.imread(written["accuracy_by_epoch"]).shape[0] > 100
+    text = written["markdown"].read_text()
+    assert "![accuracy_by_epoch](accuracy_by_epoch.png)" in text
+    header, body = parse_markdown(text, table=1)
+    assert header[:4] == ["task", "run group", "max tokens", "ended before the limit (%)"]
+    assert body[0]["ended before the limit (%)"] == "55.0" and body[0]["length mean"] == "20.5"  # mean over seeds
