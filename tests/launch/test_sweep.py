@@ -417,3 +417,17 @@ def test_ablation_sweep_dry_run_from_the_command_line(tmp_path):
         "multiarith__smollm2-135m__ft__seed0__max_train_examples=8 --config.max_train_examples=8"
     ) in done.stdout
     assert not root.exists()  # a dry run writes nothing
+
+
+def test_a_sweep_of_two_learning_rates_trains_two_runs_and_reports_two_rows(tmp_path):
+    root = tmp_path / "root"
+    config = write_sweep_config(tmp_path / "s.py", root, axes={"train": {"learning_rate": (1e-4, 3e-5)}})
+    done = run_cli("sweep", f"--sweep={config}", "--poll_seconds=0.05")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (root / "runs").iterdir()) == [
+        "multiarith__gpt2__ft_cot__seed0__train.learning_rate=0.0001",
+        "multiarith__gpt2__ft_cot__seed0__train.learning_rate=3e-05",
+    ]
+    table = (root / "report" / "report.md").read_text()
+    assert "| ft_cot [train.learning_rate=0.0001] | gpt2 (124M) |" in table
+    assert "| ft_cot [train.learning_rate=3e-05] | gpt2 (124M) |" in table
