@@ -22,7 +22,7 @@ import numpy as np
 
 from rt_jax.data.batching import BatchIterator, token_slots
 from rt_jax.data.packing import split_row
-from rt_jax.data.pairs import TrainingPair, build_training_pairs, split_validation
+from rt_jax.data.pairs import TrainingPair, build_training_pairs, limit_questions, split_validation
 from rt_jax.data.tokenize import TokenizeStats, tokenize_pairs
 from rt_jax.tasks import load_dataset, load_split
 
@@ -100,6 +100,7 @@ def build_training_data(
     is_encoder_decoder = family.is_encoder_decoder
     train_indices = load_split(config.task, config.data_dir, config.get("split", "default")).train
     train_indices, validation = split_validation(train_indices, config.eval.validation_fraction, config.seed)
+    train_indices = limit_questions(train_indices, config.get("max_train_examples", 0))
     rationale_counts: dict = {}
     pairs = build_training_pairs(
         config.task,
@@ -113,6 +114,8 @@ def build_training_data(
         template=config.get("template") or None,
         rationale_weight=config.get("rationale_weight", 1.0),
         rationale_counts=rationale_counts,
+        rationale_filter=config.get("rationale_filter", "correct"),
+        max_rationale_tokens=config.get("max_rationale_tokens", 0),
     )
     seq_len = config.train.max_seq_len
     max_length = min(seq_len, context_length) if context_length else seq_len
