@@ -73,6 +73,7 @@ def validate_run(config, *, training: bool, loads_student: bool = True, num_devi
     from rt_jax.evaluation.score import decode_config
     from rt_jax.student import check_student
     from rt_jax.tasks import registry
+    from rt_jax.teacher.select import check_filter
     from rt_jax.teacher.record import InvalidRecord, check_name
 
     registry.task_info(config.task, config.data_dir)
@@ -89,6 +90,10 @@ def validate_run(config, *, training: bool, loads_student: bool = True, num_devi
                 ) from None
     if "data" in config:
         _choice(config, "data.bad_cache_lines", BAD_CACHE_LINES)
+    check_filter(config.get("rationale_filter", "correct"))
+    for field in ("max_train_examples", "max_rationale_tokens"):
+        if field in config:
+            _number(config, field, 0)
     for field in ("compute_dtype", "param_dtype"):
         _choice(config, f"train.{field}", DTYPES)
     _number(config, "eval.validation_fraction", 0, high=1)

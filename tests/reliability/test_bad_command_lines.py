@@ -101,6 +101,9 @@ CASES = [
     # training: each setting of the run, before the student loads (its model_path does not exist)
     (train("--config.train.num_epochs=0"), "--config.train.num_epochs=0: expected a number >= 1"),
     (train("--config.train.learning_rate=-1"), "--config.train.learning_rate=-1.0: expected a number > 0"),
+    (train("--config.rationale_filter=some"), "--config.rationale_filter='some': expected one of correct"),
+    (train("--config.max_train_examples=-8"), "--config.max_train_examples=-8: expected a number >= 0"),
+    (train("--config.max_rationale_tokens=-1"), "--config.max_rationale_tokens=-1: expected a number >= 0"),
     (train("--config.train.batch_size=0"), "--config.train.batch_size=0"),
     (train("--config.train.grad_accum_steps=0"), "--config.train.grad_accum_steps=0"),
     (train("--config.train.warmup_steps=-1"), "--config.train.warmup_steps=-1"),
