@@ -18,7 +18,6 @@ import pathlib
 import time
 
 import jax
-import numpy as np
 import torch
 import transformers
 
