@@ -73,8 +73,8 @@ def validate_run(config, *, training: bool, loads_student: bool = True, num_devi
     from rt_jax.evaluation.score import decode_config
     from rt_jax.student import check_student
     from rt_jax.tasks import registry
-    from rt_jax.teacher.select import check_filter
     from rt_jax.teacher.record import InvalidRecord, check_name
+    from rt_jax.teacher.select import check_filter
 
     registry.task_info(config.task, config.data_dir)
     check_student(config, loads=loads_student)
