@@ -1,6 +1,7 @@
 """The offline demo: the whole Fine-tune-CoT pipeline in miniature, `python -m rt_jax.demo`.
 
-No network, a few minutes on 2 CPU cores:
+No network; about 6 minutes on a laptop-class 2-core CPU (5 min 32 s measured on an idle 2-core
+machine; longer when other work shares the cores):
 1. a synthetic task (`arith_small`, rt_jax.tasks.synthetic) written as a task of rt_jax.tasks;
 2. a rule-based teacher (rt_jax.teacher.rule_based) that writes varied rationales, some with
    slips, into the real teacher cache through rt_jax.teacher.generate (greedy, and D samples
@@ -8,7 +9,11 @@ No network, a few minutes on 2 CPU cores:
 3. a small byte-level GPT-2 with rotary positions, initialised from scratch;
 4. zero-shot, vanilla fine-tuning, Fine-tune-CoT and diverse reasoning, each trained by the real
    training loop (rt_jax.train.loop) and decoded and scored by the real modules;
-5. a table of accuracy and wall time, printed and saved (demo_results.md / .json in --out_dir).
+5. a table of accuracy and wall time, printed and saved (demo_results.md / .json in --out_dir),
+   and rt_jax.report's tables and plots of the runs (report/ in --out_dir).
+
+It says at the start where everything goes; each training progress line starts with its
+[method] (two runs train side by side), and an `overall:` line gives the demo's ETA.
 
 Re-running with the same --out_dir reuses finished runs; an unfinished one trains again from
 its start (the demo checkpoints only its last epoch); nothing already written is replaced.
