@@ -1,7 +1,7 @@
 """The offline demo: the whole Fine-tune-CoT pipeline in miniature, `python -m rt_jax.demo`.
 
 No network; about 6 minutes on a laptop-class 2-core CPU (5 min 32 s measured on an idle 2-core
-machine; longer when other work shares the cores):
+machine; 58 min on the same machine shared by other jobs at load average ~15):
 1. a synthetic task (`arith_small`, rt_jax.tasks.synthetic) written as a task of rt_jax.tasks;
 2. a rule-based teacher (rt_jax.teacher.rule_based) that writes varied rationales, some with
    slips, into the real teacher cache through rt_jax.teacher.generate (greedy, and D samples
