@@ -1,6 +1,7 @@
 """What a new user meets first: the commands' default output folders are ignored by git, and
 `teacher import_kojima` says which training data Kojima's logs cannot give and how to get it."""
 
+import io
 import json
 import pathlib
 import re
@@ -107,3 +108,16 @@ def test_no_note_on_temperature_samples_a_cache_already_has(tmp_path):
         " 0 training rationales for aqua",
         " no temperature-0.7 samples (zs_cot_t70) for aqua",
     ]
+
+
+def test_a_labelled_run_log_starts_every_console_line_with_its_label():
+    from rt_jax.train import metrics
+
+    out = io.StringIO()
+    log = metrics.RunLog(None, total_steps=10, enabled=False, stream=out, label="ft_cot")
+    log.enabled = True  # console only: no files
+    log.progress(2, 0, {"loss": 1.0, "tokens_per_s": 800.0})
+    log.epoch_result(0, {"epoch": 0, "accuracy": 12.5, "num_test": 8})
+    step, accuracy = out.getvalue().splitlines()
+    assert step.startswith("[ft_cot] epoch 0 [######") and "2/10 loss 1.0000" in step
+    assert accuracy == "[ft_cot] epoch 0: accuracy 12.50% on 8 test questions"
