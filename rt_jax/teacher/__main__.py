@@ -125,7 +125,7 @@ def _store(repairs: list[str], must_exist: bool = False):
 
 
 def import_kojima(problems: list[str], repairs: list[str]) -> None:
-    from rt_jax.teacher.import_kojima import LOG_NAMES, LOG_SUFFIX, import_log, kojima_logs
+    from rt_jax.teacher.import_kojima import LOG_NAMES, LOG_SUFFIX, import_log, kojima_logs, what_the_logs_lack
 
     wanted = set(_tasks())
     store = _store(repairs)
@@ -133,15 +133,19 @@ def import_kojima(problems: list[str], repairs: list[str]) -> None:
         f"{'task':28s}{'blocks':>8s}{'matched':>9s}{'written':>9s}{'cached':>8s}{'kojima%':>9s}"
         f"{'ours%':>9s}{'train w/ correct':>18s}"
     )
+    reports = []
     for log in kojima_logs(FLAGS.kojima_logs or FLAGS.data_dir):
         if LOG_NAMES[log.name[: -len(LOG_SUFFIX)]] not in wanted:
             continue
         r = import_log(store, log, FLAGS.data_dir, problems)
+        reports.append(r)
         fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
         print(
             f"{r.task:28s}{r.blocks:8d}{r.matched:9d}{r.written:9d}{r.already_cached:8d}"
             f"{fmt(r.kojima_accuracy):>9s}{fmt(r.accuracy):>9s}{r.train_with_correct:18d}"
         )
+    for note in what_the_logs_lack(reports, store):
+        print(note)
 
 
 def import_rt(problems: list[str], repairs: list[str]) -> None:

@@ -66,7 +66,15 @@ def build_data(config, loaded):
 
 # ------------------------------------------------------------------ the run
 def train(
-    config, workdir, *, loaded=None, data=None, evaluate_fn: EvaluateFn | None = None, devices=None, stream=None
+    config,
+    workdir,
+    *,
+    loaded=None,
+    data=None,
+    evaluate_fn: EvaluateFn | None = None,
+    devices=None,
+    stream=None,
+    label: str = "",
 ) -> dict:
     """Runs (or resumes) the training run of `config` in `workdir`; returns results.json's dict.
 
@@ -91,7 +99,7 @@ def train(
             run_dir.write_snapshot(config, workdir)  # the snapshot only once the config is valid
         if evaluate_fn is None:
             from rt_jax.evaluation import evaluate_epoch as evaluate_fn
-        segment = Segment(config, workdir, loaded, data, mesh, evaluate_fn, stream, wall_start)
+        segment = Segment(config, workdir, loaded, data, mesh, evaluate_fn, stream, wall_start, label)
         del loaded  # the train state owns the params now (donated): hold no other reference
         try:
             return segment.run()
@@ -103,7 +111,9 @@ class Segment:
     """One process's part of a training run: the train state (restored from the latest
     checkpoint, or fresh), the compiled step, the logs, and the epochs still to do."""
 
-    def __init__(self, config, workdir, loaded, data, mesh, evaluate_fn: EvaluateFn, stream, wall_start: float):
+    def __init__(
+        self, config, workdir, loaded, data, mesh, evaluate_fn: EvaluateFn, stream, wall_start: float, label: str = ""
+    ):
         from rt_jax.models import logical_axes
 
         t = config.train
@@ -132,7 +142,9 @@ class Segment:
         hf_config = loaded.config
         self.flops_per_token = lambda width: metrics_lib.flops_per_token(hf_config, num_params, width)
         peak = metrics_lib.device_peak_flops() * mesh.devices.size
-        self.log = metrics_lib.RunLog(workdir, self.total_steps, enabled=jax.process_index() == 0, stream=stream)
+        self.log = metrics_lib.RunLog(
+            workdir, self.total_steps, enabled=jax.process_index() == 0, stream=stream, label=label
+        )
         self.teacher_data = run_dir.teacher_data(config, data)
         self.pending: list[tuple[int, Any]] = []  # (step, device metrics) not yet checked on the host
         self.step = int(jax.device_get(self.state.step))
