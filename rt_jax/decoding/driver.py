@@ -81,6 +81,7 @@ class Decoder:
             self._run = jax.jit(
                 lambda p, ids, m, lim, keys: fn(p, ids, m, lim, keys, self.eos_id, self.pad_id, self.patterns)
             )
+        self.static_slot_steps = 0  # rows x decode steps of static batches (the useful fraction's denominator)
         # Continuous batching: greedy and sampling on decoder-only models, one process (the host
         # loop reads finished slots; across processes every host would have to agree on them).
         self.slot_loop = None
@@ -173,6 +174,8 @@ class Decoder:
                 )
             )
             self._collect(results, group, tokens, lengths, scores_or_reasons, per_row)
+            if c.strategy != "beam":  # the batch ran until its longest row ended
+                self.static_slot_steps += int(tokens.shape[0]) * int(np.max(lengths))
             if progress is not None:
                 progress.update(len(group))
         return results
