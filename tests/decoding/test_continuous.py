@@ -27,8 +27,15 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("strategy", ["greedy", "sample"])
-@pytest.mark.parametrize("model", ["gpt2", "llama"])
+@pytest.mark.parametrize(
+    "model,strategy",
+    [
+        ("gpt2", "greedy"),
+        ("llama", "sample"),
+        pytest.param("gpt2", "sample", marks=pytest.mark.slow),
+        pytest.param("llama", "greedy", marks=pytest.mark.slow),
+    ],
+)
 def test_continuous_batching_equals_each_prompt_alone(request, model, strategy):
     _, loaded = request.getfixturevalue(f"{model}_pair")
     prompts = _prompts()
