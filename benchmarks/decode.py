@@ -157,7 +157,7 @@ def hf_completions(model, prompts, new, eos, pad, batch, samples=1, seed=0):
     return completions, row_steps
 
 
-def run_checkpoint(directory: str, num_prompts: int, sample_prompts: int, samples: int, new: int, slots: int):
+def run_checkpoint(directory, num_prompts, sample_prompts, samples, new, slots, reference=True, strategies=None):
     from rt_jax import cli
 
     cache = cli.enable_compilation_cache()
@@ -174,6 +174,8 @@ def run_checkpoint(directory: str, num_prompts: int, sample_prompts: int, sample
     )
     results = {}
     for strategy, n_prompts, d in (("greedy", num_prompts, 1), ("sample", sample_prompts, samples)):
+        if strategies and strategy not in strategies:
+            continue
         group = prompts[:n_prompts]
         base = dict(
             strategy=strategy,
@@ -202,6 +204,8 @@ def run_checkpoint(directory: str, num_prompts: int, sample_prompts: int, sample
                 f"compiles {COMPILES[0]} ({COMPILE_SECONDS[0]:.1f} s), {shapes} compiled decode shapes",
                 flush=True,
             )
+        if not reference:
+            continue
         start = time.perf_counter()
         ref, ref_steps = hf_completions(hf, group, new, eos, pad, max(1, slots // d), d)
         ref_rate = sum(map(len, ref)) / (time.perf_counter() - start)
@@ -232,6 +236,8 @@ def main():
     parser.add_argument("--sample_prompts", type=int, default=8, help="smollm2: prompts sampled D times")
     parser.add_argument("--samples", type=int, default=8, help="smollm2: D")
     parser.add_argument("--slots", type=int, default=16, help="smollm2: rows decoded together")
+    parser.add_argument("--strategies", default="", help="smollm2: greedy,sample (default both)")
+    parser.add_argument("--no_reference", action="store_true", help="smollm2: rt_jax only (no transformers)")
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--prompt_len", type=int, default=64)
     parser.add_argument("--new", type=int, default=64)
@@ -245,7 +251,16 @@ def main():
         import os
 
         directory = os.path.expanduser(args.checkpoint)
-        run_checkpoint(directory, args.prompts, args.sample_prompts, args.samples, args.new, args.slots)
+        run_checkpoint(
+            directory,
+            args.prompts,
+            args.sample_prompts,
+            args.samples,
+            args.new,
+            args.slots,
+            reference=not args.no_reference,
+            strategies=args.strategies.split(",") if args.strategies else None,
+        )
         return
     for kind in ["gpt2", "t5"] if args.model == "all" else [args.model]:
         run(kind, args.prompts, args.prompt_len, args.new, args.repeats)
