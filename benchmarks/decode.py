@@ -1,10 +1,21 @@
 """Side-by-side decoding speed: rt_jax's compiled decoder vs transformers' PyTorch generate.
 
     python benchmarks/decode.py [--model gpt2|t5|all] [--prompts 16] [--prompt_len 64] [--new 64]
+    python benchmarks/decode.py --model smollm2 [--prompts 32] [--sample_prompts 8] [--new 128]
 
-Random weights of GPT-2 small and T5-small shape; both sides decode the same prompt ids with
-the same settings in this process. Prints new tokens/s for each side, their ratio and our
-XLA compile time (reported by jax.monitoring). Ratios only: absolute times on shared machines are noise.
+gpt2 / t5: random weights of GPT-2 small and T5-small shape; both sides decode the same prompt
+ids with the same settings in this process (greedy and beam 4, EOS disabled). Prints new tokens/s
+for each side, their ratio and our XLA compile time (reported by jax.monitoring).
+
+smollm2: the SmolLM2-135M-Instruct checkpoint (scripts/smollm2_instruct.py) on real questions
+(coin_flip and GSM8K test questions, half each, as Zero-shot-CoT step-1 prompts, so completion
+lengths vary as in evaluation). Greedy, and sampling with D samples per prompt (temperature 0.7),
+each with rt_jax continuous batching, rt_jax static batches and transformers generate: new
+tokens/s (compile time excluded, measured by jax.monitoring), the useful fraction (generated
+tokens / (rows x decode steps)), greedy identity with transformers and with decoding each prompt
+alone, and the distinct compiled decode shapes. The persistent compilation cache is on (as in
+every rt_jax command): a second identical run prints "compiles 0".
+Ratios only: absolute times on shared machines are noise.
 """
 
 import argparse
@@ -46,14 +57,22 @@ def hf_generate(model, prompts, kind, new, beams):
 
 
 COMPILE_SECONDS = [0.0]
+COMPILES = [0]  # programs XLA compiled (a persistent-cache hit is timed as a backend compile too)
 
 
 def _count_compiles(event: str, seconds: float, **kwargs):
     if "backend_compile" in event:
         COMPILE_SECONDS[0] += seconds
+        COMPILES[0] += 1
+
+
+def _count_cache_hits(event: str, **kwargs):
+    if event == "/jax/compilation_cache/cache_hits":
+        COMPILES[0] -= 1
 
 
 jax.monitoring.register_event_duration_secs_listener(_count_compiles)
+jax.monitoring.register_event_listener(_count_cache_hits)
 
 
 def timed(fn, repeats=1):
@@ -98,9 +117,127 @@ def run(kind: str, num_prompts: int, prompt_len: int, new: int, repeats: int):
         )
 
 
+def real_prompts(tokenizer, count: int, data_dir: str) -> list[list[int]]:
+    """Zero-shot-CoT step-1 prompts of the first coin_flip and GSM8K test questions (half each)."""
+    from rt_jax import formats, tasks
+
+    prompts = []
+    for task, n in (("coin_flip", count - count // 2), ("gsm8k", count // 2)):
+        dataset, split = tasks.load_dataset(task, data_dir), tasks.load_split(task, data_dir)
+        for i in split.test[:n]:
+            prompts.append(list(tokenizer.encode(formats.zs_cot_reasoning_prompt(dataset[i].question))))
+    return prompts
+
+
+def hf_completions(model, prompts, new, eos, pad, batch, samples=1, seed=0):
+    """transformers generate in batches of `batch` prompts (left-padded): per row its new tokens
+    up to and including EOS, and the rows x steps it ran."""
+    completions, row_steps = [], 0
+    torch.manual_seed(seed)
+    for start in range(0, len(prompts), batch):
+        group = prompts[start : start + batch]
+        width = max(map(len, group))
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in group])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in group])
+        sampling = dict(do_sample=True, temperature=0.7, top_k=0, top_p=1.0) if samples > 1 else dict(do_sample=False)
+        with torch.inference_mode():
+            out = model.generate(
+                ids,
+                attention_mask=mask,
+                max_new_tokens=new,
+                num_return_sequences=samples,
+                eos_token_id=eos,
+                pad_token_id=pad,
+                **sampling,
+            )
+        generated = out[:, width:].tolist()
+        row_steps += len(generated) * len(generated[0])
+        for row in generated:
+            completions.append(tuple(row[: row.index(eos) + 1] if eos in row else row))
+    return completions, row_steps
+
+
+def run_checkpoint(directory, num_prompts, sample_prompts, samples, new, slots, reference=True, strategies=None):
+    from rt_jax import cli
+
+    cache = cli.enable_compilation_cache()
+    loaded = models.from_pretrained(directory)
+    hf = transformers.AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
+    tok = loaded.tokenizer
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    prompts = real_prompts(tok, num_prompts, "/work/shared/data")
+    lengths = sorted(map(len, prompts))
+    print(
+        f"SmolLM2-135M-Instruct, {len(prompts)} prompts ({lengths[0]}-{lengths[-1]} tokens), "
+        f"{new} new tokens, {slots} rows at a time; compilation cache {cache}",
+        flush=True,
+    )
+    results = {}
+    for strategy, n_prompts, d in (("greedy", num_prompts, 1), ("sample", sample_prompts, samples)):
+        if strategies and strategy not in strategies:
+            continue
+        group = prompts[:n_prompts]
+        base = dict(
+            strategy=strategy,
+            max_new_tokens=new,
+            temperature=0.7 if d > 1 else 1.0,
+            num_return_sequences=d,
+            batch_size=max(1, slots // d),
+            slots=slots,
+        )
+        rates = {}
+        for batching in ("continuous", "static"):
+            decoder = Decoder(loaded, DecodeConfig(**base, batching=batching))
+            COMPILE_SECONDS[0], COMPILES[0] = 0.0, 0
+            start = time.perf_counter()
+            outs = decoder.decode_ids(group)
+            wall = time.perf_counter() - start
+            tokens = [o[0] for per_prompt in outs for o in per_prompt]
+            generated = sum(map(len, tokens))
+            row_steps = decoder.slot_loop.slot_steps if batching == "continuous" else decoder.static_slot_steps
+            shapes = decoder.slot_loop.compiled_shapes() if batching == "continuous" else decoder._run._cache_size()
+            rates[batching] = generated / (wall - COMPILE_SECONDS[0])
+            results[(strategy, batching)] = tokens
+            print(
+                f"{strategy:6s} D={d} rt_jax {batching:10s} {rates[batching]:8.1f} tok/s  useful "
+                f"{100 * generated / row_steps:5.1f}%  ({generated} tokens, {row_steps} row-steps)  "
+                f"compiles {COMPILES[0]} ({COMPILE_SECONDS[0]:.1f} s), {shapes} compiled decode shapes",
+                flush=True,
+            )
+        if not reference:
+            continue
+        start = time.perf_counter()
+        ref, ref_steps = hf_completions(hf, group, new, eos, pad, max(1, slots // d), d)
+        ref_rate = sum(map(len, ref)) / (time.perf_counter() - start)
+        print(
+            f"{strategy:6s} D={d} transformers          {ref_rate:8.1f} tok/s  useful "
+            f"{100 * sum(map(len, ref)) / ref_steps:5.1f}%   ratio continuous / transformers "
+            f"{rates['continuous'] / ref_rate:5.2f}x, static / transformers {rates['static'] / ref_rate:5.2f}x",
+            flush=True,
+        )
+        if strategy == "greedy":
+            ours = results[("greedy", "continuous")]
+            same_hf = sum(a == b for a, b in zip(ours, ref))
+            alone = Decoder(loaded, DecodeConfig(**dict(base, batch_size=1), batching="static")).decode_ids(group)
+            same_alone = sum(a == o[0][0] for a, o in zip(ours, alone))
+            same_static = sum(a == b for a, b in zip(ours, results[("greedy", "static")]))
+            print(
+                f"greedy identical: to transformers {100 * same_hf / len(ours):.1f}%  to each prompt alone "
+                f"{100 * same_alone / len(ours):.1f}%  to static batches {100 * same_static / len(ours):.1f}% "
+                f"({len(ours)} prompts)",
+                flush=True,
+            )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["gpt2", "t5", "all"], default="all")
+    parser.add_argument("--model", choices=["gpt2", "t5", "all", "smollm2"], default="all")
+    parser.add_argument("--checkpoint", default="~/.cache/rt_jax/smollm2-135m-instruct", help="smollm2's directory")
+    parser.add_argument("--sample_prompts", type=int, default=8, help="smollm2: prompts sampled D times")
+    parser.add_argument("--samples", type=int, default=8, help="smollm2: D")
+    parser.add_argument("--slots", type=int, default=16, help="smollm2: rows decoded together")
+    parser.add_argument("--strategies", default="", help="smollm2: greedy,sample (default both)")
+    parser.add_argument("--no_reference", action="store_true", help="smollm2: rt_jax only (no transformers)")
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--prompt_len", type=int, default=64)
     parser.add_argument("--new", type=int, default=64)
@@ -110,6 +247,21 @@ def main():
         f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads)"
     )
+    if args.model == "smollm2":
+        import os
+
+        directory = os.path.expanduser(args.checkpoint)
+        run_checkpoint(
+            directory,
+            args.prompts,
+            args.sample_prompts,
+            args.samples,
+            args.new,
+            args.slots,
+            reference=not args.no_reference,
+            strategies=args.strategies.split(",") if args.strategies else None,
+        )
+        return
     for kind in ["gpt2", "t5"] if args.model == "all" else [args.model]:
         run(kind, args.prompts, args.prompt_len, args.new, args.repeats)
 

@@ -1,7 +1,8 @@
 """Per-run state files of a sweep: what the launcher knows about each run, written atomically.
 
 `<workdir>/sweep_state.json` holds {status, attempts, failures, host, pid, slot, log, command,
-started, finished, exit_status}. Whether a run is done is decided by its results.json (written
+started, finished, exit_status, best (accuracy, once done)}.
+Whether a run is done is decided by its results.json (written
 by the train command) reaching the last epoch (rt_jax.run_dir.results_complete), so a run
 finished by hand, or by another sweep, counts as done too.
 """
@@ -62,6 +63,8 @@ def run_status(workdir: epath.Path, max_attempts: int) -> tuple[str, dict]:
         if state.get("host") != socket.gethostname() or pid_alive(int(state.get("pid", -1))):
             return "running", state
         status = "interrupted"
+    if status == "done" and (workdir / run_dir.RESULTS_FILE).exists():
+        return "done", state  # the launcher saw results.json complete; status reads no more
     if status != "interrupted" and run_dir.results_complete(workdir):
         return "done", state
     if status == "interrupted":

@@ -12,6 +12,7 @@ stops its runs and marks them interrupted; run it again to carry on.
 
 import concurrent.futures
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -39,7 +40,10 @@ def define_flags() -> None:
         "sweep", None, "Sweep config: a file, or packaged: sweeps/paper, sweeps/diverse_reasoning."
     )
     flags.DEFINE_bool("dry_run", False, "Print the plan (runs and their commands) only.")
-    flags.DEFINE_bool("status", False, "Print done/running/failed/pending per run and exit.")
+    flags.DEFINE_bool(
+        "status", False, "Print a summary line (done/running/failed/pending, ETA) and a line per run, then exit."
+    )
+    flags.DEFINE_bool("json", False, "With --status: print the summary and the runs as one JSON object instead.")
     flags.DEFINE_string("only", "", "Only runs whose name matches this regular expression.")
     flags.DEFINE_integer("parallel", 0, "Local runs at a time (0: the config's `parallel`).")
     flags.DEFINE_bool("retry_failed", False, "Give failed runs max_attempts more tries.")
@@ -102,12 +106,26 @@ class Sweep:
     def workdir(self, run: grid.Run) -> epath.Path:
         return self.root / "runs" / run.name
 
+    def check_index(self) -> None:
+        """Refuses a root whose sweep_runs.json gives one of our names another identity, else
+        records our runs there (before any starts)."""
+        file = self.root / grid.INDEX_FILE
+        try:
+            index = grid.check_index(run_dir.read_json(file), self.runs, self.cfg.train_config, self.root)
+        except OSError as e:
+            raise UserError(
+                f"sweep root {self.root}: cannot read {grid.INDEX_FILE} ({type(e).__name__}: {e})"
+            ) from None
+        run_state.write_json_atomic(file, index)
+
     def statuses(self) -> list[tuple[grid.Run, str, dict]]:
         def one(run):
             return (run, *run_state.run_status(self.workdir(run), self.max_attempts))
 
-        try:  # threads: on gs:// each read is a round trip
-            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        try:
+            if not os.fspath(self.root).startswith("gs://"):
+                return list(map(one, self.runs))  # local reads: threads would only add overhead
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:  # on gs:// each read is a round trip
                 return list(pool.map(one, self.runs))
         except (OSError, ImportError) as e:  # no bucket, no permission, no gcsfs
             raise UserError(f"sweep root {self.root}: cannot read run states ({type(e).__name__}: {e})") from None
@@ -129,17 +147,50 @@ def best_accuracy(workdir: epath.Path) -> str:
     return f"{best['accuracy']:.2f}" if isinstance(best.get("accuracy"), (int, float)) else "-"
 
 
-def print_status(sweep: Sweep, out=sys.stdout) -> dict[str, int]:
-    rows = sweep.statuses()
+def summary(rows, parallel: int) -> dict:
+    """Counts per status and the ETA: the mean wall time of finished runs (their state files'
+    started/finished) times the runs left, over the slots."""
     counts = {s: 0 for s in run_state.STATUSES}
+    walls = []
+    for _, status, state in rows:
+        counts[status] += 1
+        if status == "done" and isinstance(state.get("started"), (int, float)) and state.get("finished"):
+            walls.append(state["finished"] - state["started"])
+    left = counts["running"] + counts["pending"] + counts["interrupted"]
+    mean = sum(walls) / len(walls) if walls else None
+    eta = None if mean is None else mean * left / max(1, parallel)
+    return {**counts, "total": len(rows), "mean_run_s": mean, "eta_s": eta}
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown (no finished run timed yet)"
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def summary_line(s: dict) -> str:
+    counts = ", ".join(f"{k} {s[k]}" for k in run_state.STATUSES)
+    return f"{counts} (of {s['total']} runs); ETA {_duration(s['eta_s'])}"
+
+
+def print_status(sweep: Sweep, out=sys.stdout, as_json: bool = False, parallel: int = 1) -> dict[str, int]:
+    """The summary line, then one line per run (status reads state files and results.json only)."""
+    rows = sweep.statuses()
+    s = summary(rows, parallel)
+    if as_json:
+        runs = [
+            {"name": r.name, "status": st, "attempts": state.get("attempts", 0), "workdir": os.fspath(sweep.workdir(r))}
+            for r, st, state in rows
+        ]
+        print(json.dumps({"summary": s, "runs": runs}, indent=1), file=out)
+        return s
+    print(summary_line(s), file=out)
     print(f"{'status':<12} {'tries':>5} {'best':>6}  run", file=out)
     for run, status, state in rows:
-        counts[status] += 1
-        print(
-            f"{status:<12} {state.get('attempts', 0):>5} {best_accuracy(sweep.workdir(run)):>6}  {run.name}", file=out
-        )
-    print(", ".join(f"{s} {n}" for s, n in counts.items()) + f" (of {len(rows)} runs)", file=out)
-    return counts
+        best = (state.get("best") or best_accuracy(sweep.workdir(run))) if status == "done" else "-"
+        print(f"{status:<12} {state.get('attempts', 0):>5} {best:>6}  {run.name}", file=out)
+    return s
 
 
 class Launcher:
@@ -182,7 +233,9 @@ class Launcher:
         has_results = run_dir.results_complete(a.workdir)
         state = run_state.read_state(a.workdir)
         if has_results and exit_status in (0, None):
-            run_state.write_state(a.workdir, status="done", exit_status=exit_status, finished=time.time())
+            run_state.write_state(
+                a.workdir, status="done", exit_status=exit_status, finished=time.time(), best=best_accuracy(a.workdir)
+            )
             print(f"done   {a.run.name}", flush=True)
             return
         if exit_status is None:  # an earlier launcher's run ended unseen: just run it again
@@ -315,10 +368,11 @@ def main(argv):
     if FLAGS.sweep is None:
         raise UserError("--sweep is required: a sweep config such as sweeps/diverse_reasoning")
     sweep = Sweep(FLAGS.sweep, FLAGS.only)
+    parallel = FLAGS.parallel or int(FLAGS.sweep.get("parallel", 1))
     if FLAGS.status:
-        print_status(sweep)
+        print_status(sweep, as_json=FLAGS.json, parallel=parallel)
         return 0
-    slots, wrap = make_slots(sweep, FLAGS.parallel or int(FLAGS.sweep.get("parallel", 1)))
+    slots, wrap = make_slots(sweep, parallel)
     if FLAGS.dry_run:
         print(
             f"sweep {FLAGS.sweep.get('name', '')}: {len(sweep.runs)} runs in {sweep.root}/runs, "
@@ -329,6 +383,7 @@ def main(argv):
             print(f"{run.name}\n    {shlex.join(command)}")
         return 0
     sweep.check_root_writable()
+    sweep.check_index()
     if FLAGS.retry_failed:
         for run, status, _ in sweep.statuses():
             if status == "failed":
@@ -339,7 +394,7 @@ def main(argv):
         else os.fspath(sweep.root / "logs")
     )
     left = Launcher(sweep, slots, wrap, log_dir, FLAGS.poll_seconds).run()
-    counts = print_status(sweep)
+    counts = print_status(sweep, parallel=len(slots))
     if left < 0:
         print("stopped; run the same command again to carry on", file=sys.stderr)
         return 130

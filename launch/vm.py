@@ -18,6 +18,7 @@ Every gcloud command is printed before it runs; --dry_run only prints them.
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -33,6 +34,8 @@ from rt_jax.errors import UserError
 
 ACTIONS = ("create", "watch", "sync", "install", "run", "delete")
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+DURATION_RE = re.compile(r"(\d+[dhms])+")
 
 FLAGS = flags.FLAGS
 
@@ -160,6 +163,8 @@ def main(argv):
     else:
         gcloud = find_binary(FLAGS.gcloud)
     host = hosts.PLATFORMS[FLAGS.platform](gcloud, FLAGS.name, FLAGS.zone, FLAGS.project, FLAGS.queued)
+    if FLAGS.valid_until and not DURATION_RE.fullmatch(FLAGS.valid_until):  # gcloud's duration format
+        raise UserError(f"--valid_until={FLAGS.valid_until!r}: expected a duration such as 6h, 90m, 1d or 2h30m")
     if action == "create":
         command = host.create(
             FLAGS.accelerator_type,

@@ -17,11 +17,18 @@ evaluate,report,demo}, launch.{sweep,vm}):
 Flags are defined on start, never at import: a command may import another command's module
 (evaluate imports train.export, the demo imports the training loop and evaluation) without
 two definitions of one flag name clashing in absl's global FLAGS.
+
+Every command keeps JAX's persistent compilation cache in ~/.cache/rt_jax/jax_compilation
+(under $XDG_CACHE_HOME when set), so a repeated run loads its compiled programs instead of
+compiling them. RT_JAX_COMPILATION_CACHE=DIR puts it elsewhere, RT_JAX_COMPILATION_CACHE=off
+turns it off.
 """
 
 import logging
+import os
 import re
 import sys
+import tempfile
 from typing import Callable, Sequence
 
 from absl import app, flags
@@ -29,12 +36,54 @@ from absl import app, flags
 from rt_jax import host_memory
 from rt_jax.errors import UserError
 
+COMPILATION_CACHE_ENV = "RT_JAX_COMPILATION_CACHE"
+
+
+def compilation_cache_dir() -> str | None:
+    """The persistent compilation cache folder of this run, None when turned off."""
+    value = os.environ.get(COMPILATION_CACHE_ENV, "").strip()
+    if value.lower() in ("off", "0", "false", "no", "none"):
+        return None
+    if value:
+        return os.path.expanduser(value)
+    return os.path.join(os.path.expanduser(os.environ.get("XDG_CACHE_HOME") or "~/.cache"), "rt_jax", "jax_compilation")
+
+
+def enable_compilation_cache() -> str | None:
+    """Points JAX's persistent compilation cache at compilation_cache_dir() and caches every
+    program, however fast it compiled. A folder that cannot be written: a one-line warning, and
+    the run goes on without the cache. Returns the folder in use (None: no cache)."""
+    directory = compilation_cache_dir()
+    if directory is None:
+        return None
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        print(
+            f"warning: compilation cache {directory} cannot be written ({reason}); running without it "
+            f"(set {COMPILATION_CACHE_ENV}=DIR or off)",
+            file=sys.stderr,
+        )
+        return None
+    settings = {"jax_compilation_cache_dir": directory, "jax_persistent_cache_min_compile_time_secs": 0.0}
+    if "jax" in sys.modules:
+        for name, value in settings.items():
+            sys.modules["jax"].config.update(name, value)
+    else:  # JAX reads these when it is imported: commands that never use it do not pay for the import
+        for name, value in settings.items():
+            os.environ[name.upper()] = str(value)
+    return directory
+
 
 def run_main(main: Callable[[Sequence[str]], int | None], define_flags: Callable[[], None] | None = None) -> None:
     """Defines the command's flags (`define_flags`), then absl's app.run, with UserError turned
     into `error: <message>` and exit status 2; the host allocator keeps freed memory
     (rt_jax.host_memory) before JAX starts its backend."""
     host_memory.keep_freed_memory()
+    enable_compilation_cache()
     # absl logs INFO to stderr; JAX's backend discovery would then report every platform it
     # probes and does not find ("Unable to initialize backend 'tpu'") on each command.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)

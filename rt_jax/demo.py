@@ -1,6 +1,7 @@
 """The offline demo: the whole Fine-tune-CoT pipeline in miniature, `python -m rt_jax.demo`.
 
-No network, a few minutes on 2 CPU cores:
+No network; about 6 minutes on a laptop-class 2-core CPU (5 min 32 s measured on an idle 2-core
+machine; 58 min on the same machine shared by other jobs at load average ~15):
 1. a synthetic task (`arith_small`, rt_jax.tasks.synthetic) written as a task of rt_jax.tasks;
 2. a rule-based teacher (rt_jax.teacher.rule_based) that writes varied rationales, some with
    slips, into the real teacher cache through rt_jax.teacher.generate (greedy, and D samples
@@ -8,7 +9,11 @@ No network, a few minutes on 2 CPU cores:
 3. a small byte-level GPT-2 with rotary positions, initialised from scratch;
 4. zero-shot, vanilla fine-tuning, Fine-tune-CoT and diverse reasoning, each trained by the real
    training loop (rt_jax.train.loop) and decoded and scored by the real modules;
-5. a table of accuracy and wall time, printed and saved (demo_results.md / .json in --out_dir).
+5. a table of accuracy and wall time, printed and saved (demo_results.md / .json in --out_dir),
+   and rt_jax.report's tables and plots of the runs (report/ in --out_dir).
+
+It says at the start where everything goes; each training progress line starts with its
+[method] (two runs train side by side), and an `overall:` line gives the demo's ETA.
 
 Re-running with the same --out_dir reuses finished runs; an unfinished one trains again from
 its start (the demo checkpoints only its last epoch); nothing already written is replaced.
@@ -22,18 +27,20 @@ import json
 import pathlib
 import resource
 import sys
+import threading
 import time
 
 from absl import flags, logging
 from ml_collections import config_flags
 
-from rt_jax import configs, methods
+from rt_jax import configs, methods, report, run_dir
 from rt_jax.cli import run_main
 from rt_jax.configs import demo as demo_config
 from rt_jax.errors import UserError
 
 DEMO_CONFIG = str(configs.path("demo"))  # the packaged rt_jax/configs/demo.py
 STUDENT_DIR = "student_init"  # under --out_dir: the from-scratch student's initial weights
+REPORT_DIR = "report"  # under --out_dir: rt_jax.report's tables and plots of the demo's runs
 TITLES = {"zs": "Zero-shot", "ft": "Vanilla fine-tuning", "ft_cot": "Fine-tune-CoT"}
 
 
@@ -172,7 +179,7 @@ def _dotted_keys(config, prefix: str = "") -> set[str]:
 
 def run_method(config, workdir: pathlib.Path) -> Row:
     """Trains (or only evaluates, for zs) one method; reuses a finished run in `workdir`."""
-    from rt_jax import evaluation, run_dir
+    from rt_jax import evaluation
     from rt_jax.student import load_student
     from rt_jax.train import loop
 
@@ -192,7 +199,7 @@ def run_method(config, workdir: pathlib.Path) -> Row:
     elif config.method == "zs":
         results = evaluation.run_evaluation(config, workdir)
     else:
-        results = loop.train(config, workdir, loaded=loaded, data=data)
+        results = loop.train(config, workdir, loaded=loaded, data=data, label=config.method)
     last = results["epochs"][-1]
     return Row(
         config.method,
@@ -204,6 +211,49 @@ def run_method(config, workdir: pathlib.Path) -> Row:
         None if reused else _cpu_seconds() - cpu_start,
         reused,
     )
+
+
+class OverallProgress:
+    """The whole demo's training steps, read from each run's metrics.jsonl every `every_s`
+    seconds by a thread, and an ETA from the steps per second so far (all runs together, so
+    runs side by side count as they go). Each training run plans about demo.steps steps; the
+    test-set evaluation after each run is not in the ETA."""
+
+    def __init__(self, jobs: dict, say, every_s: float):
+        self.say, self.every_s = say, every_s
+        self.logs = {m: w / run_dir.METRICS_FILE for m, (_, w) in jobs.items() if m != "zs"}
+        self.planned = sum(jobs[m][0].demo.steps for m in self.logs)
+        self.start, self.start_done, self.last_done = time.perf_counter(), self.done(), None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._report_every, daemon=True)
+
+    def done(self) -> int:
+        from rt_jax.train import metrics
+
+        return sum(metrics.last_steps(path).get("train", 0) for path in self.logs.values())
+
+    def line(self, done: int) -> str:
+        rate = (done - self.start_done) / max(time.perf_counter() - self.start, 1e-9)
+        left = max(self.planned - done, 0)
+        eta = time.strftime("%H:%M:%S", time.gmtime(left / rate))
+        return f"overall: {min(done, self.planned)}/{self.planned} training steps, ETA {eta} (then the evaluations)"
+
+    def _report_every(self):
+        while not self._stop.wait(self.every_s):
+            done = self.done()
+            if done not in (self.last_done, self.start_done):  # nothing new while every run evaluates
+                self.last_done = done
+                self.say(self.line(done))
+
+    def __enter__(self):
+        if self.planned:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def _cost(method: str) -> int:
@@ -290,14 +340,21 @@ def markdown(rows, teacher_stats: dict, config) -> str:
 
 
 def run_demo(
-    config, out_dir, methods=demo_config.METHODS, stream=sys.stdout, workers: int = 1, config_file: str = DEMO_CONFIG
+    config,
+    out_dir,
+    methods=demo_config.METHODS,
+    stream=sys.stdout,
+    workers: int = 1,
+    config_file: str = DEMO_CONFIG,
+    eta_every_s: float = 60.0,
 ) -> list[Row]:
     """The whole demo; returns the table's rows and writes demo_results.md / .json. `config` is
     `config_file`'s (with overrides); each method's own fields come from its get_config(method).
 
     workers > 1 runs that many methods at once, each in its own process: a model this small
     keeps one core busy, not two (XLA:CPU ran a step 1.4x faster on 2 cores than on 1), so
-    two one-thread runs side by side finish the demo sooner than one after the other."""
+    two one-thread runs side by side finish the demo sooner than one after the other. Every
+    `eta_every_s` seconds of training it prints the steps done and an overall ETA."""
     checked = []
     for method in methods:
         try:
@@ -313,6 +370,10 @@ def run_demo(
     def say(text):
         print(f"[demo {time.perf_counter() - start:5.0f}s] {text}", file=stream, flush=True)
 
+    say(
+        f"writing under {out}: task data {out / 'data'}, teacher cache {out / 'teacher_cache'}, "
+        f"runs {out / 'runs'}/<method>, table {out / 'demo_results.md'}, report and plots {out / REPORT_DIR}"
+    )
     problems, train, test = make_task(config, out)
     say(f"task {config.task}: {len(train)} training / {len(test)} test questions in {out / 'data'}")
     degrees = [m.degree for m in checked if m.degree]
@@ -326,9 +387,20 @@ def run_demo(
         teacher_stats = {}
     make_student(config, out)
     done = {}
-    for row in _run_all(jobs, workers, say):
-        say(f"{row.title}: {row.accuracy:.1f}% on {row.num_test} test questions ({row.wall_time_s:.0f} s)")
+
+    def finish(row):
+        reused = ", reused" if row.reused else ""
+        say(f"{row.title}: {row.accuracy:.1f}% on {row.num_test} test questions ({row.wall_time_s:.0f} s{reused})")
         done[row.method] = row
+
+    for method, (c, workdir) in jobs.items():
+        if _finished(workdir / run_dir.RESULTS_FILE):
+            say(f"{method}: reused finished run {workdir}")
+            finish(run_method(c, workdir))  # here: only its training examples are counted again
+    to_run = {m: job for m, job in jobs.items() if m not in done}
+    with OverallProgress(to_run, say, eta_every_s):
+        for row in _run_all(to_run, workers, say):
+            finish(row)
     rows = [done[m] for m in methods]
     table = markdown(rows, teacher_stats, config)
     (out / "demo_results.md").write_text(table, encoding="utf-8")
@@ -345,7 +417,8 @@ def run_demo(
         encoding="utf-8",
     )
     print("\n" + table, file=stream, flush=True)
-    say(f"done; table saved to {out / 'demo_results.md'}")
+    written = report.build_report([workdir for _, workdir in jobs.values()], out / REPORT_DIR)
+    say(f"done; table saved to {out / 'demo_results.md'}; report: {', '.join(str(p) for p in written.values())}")
     return rows
 
 

@@ -11,6 +11,7 @@ sweep launcher and the report read it. Every name below is the one place a file'
                                    validation/ below it for the validation split
     <workdir>/metrics.jsonl, tensorboard/   training logs (rt_jax.train.metrics)
     <workdir>/checkpoints/<step>/  orbax checkpoints (rt_jax.train.checkpoint)
+    <workdir>/checkpoints_damaged/<step>/   a damaged checkpoint a resume went back past
 
 A workdir is a local folder or a bucket folder (`gs://...`, through rt_jax.train.storage).
 
@@ -52,6 +53,7 @@ VALIDATION_DIR = "validation"  # under PREDICTIONS_DIR
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 CHECKPOINTS_DIR = "checkpoints"
+DAMAGED_CHECKPOINTS_DIR = "checkpoints_damaged"
 
 # Dotted config fields that steer how a run goes, not what it computes.
 RUN_CONTROL = (
@@ -60,6 +62,7 @@ RUN_CONTROL = (
     "train.checkpoint_every_steps",
     "train.checkpoint_every_epochs",
     "train.keep_checkpoints",
+    "data.bad_cache_lines",  # what to do about bad teacher-cache lines (training refuses by default)
     "distributed.process_id",  # each host of a multi-host run has its own
     "distributed.coordinator_address",  # a restarted slice may get a new one
 )
@@ -157,21 +160,23 @@ def _read_snapshot(file: epath.Path) -> dict:
     return snapshot
 
 
-def _check_writable(workdir: epath.Path) -> None:
-    """A local workdir that is a folder we may write in, or one we may create."""
-    if workdir.exists():
-        if not workdir.is_dir():
-            raise UserError(f"--workdir={workdir}: is a file; expected a folder (or a path to create one at)")
-        if not os.access(workdir, os.W_OK | os.X_OK):
-            raise UserError(f"--workdir={workdir}: this user may not write in it; choose another --workdir")
+def check_writable(folder, flag: str = "--workdir") -> None:
+    """A local folder we may write in, or one we may create; a one-line UserError naming `flag`
+    (the command's flag that gave `folder`) otherwise."""
+    folder = epath.Path(folder)
+    if folder.exists():
+        if not folder.is_dir():
+            raise UserError(f"{flag}={folder}: is a file; expected a folder (or a path to create one at)")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(f"{flag}={folder}: this user may not write in it; choose another {flag}")
         return
-    parent = workdir.parent
+    parent = folder.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise UserError(f"--workdir={workdir}: cannot be created, {parent} is a file")
+        raise UserError(f"{flag}={folder}: cannot be created, {parent} is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--workdir={workdir}: cannot be created, this user may not write in {parent}")
+        raise UserError(f"{flag}={folder}: cannot be created, this user may not write in {parent}")
 
 
 def check(config, workdir) -> None:
@@ -179,7 +184,7 @@ def check(config, workdir) -> None:
     snapshot, if there is one, is readable and of this run. One-line UserErrors otherwise."""
     workdir = path(workdir)
     if storage.is_local(workdir):
-        _check_writable(workdir)
+        check_writable(workdir)
     file = workdir / CONFIG_FILE
     if not file.exists():
         return

@@ -14,6 +14,7 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+
 def modules() -> dict[str, pathlib.Path]:
     found = {}
     for path in (ROOT / "rt_jax").rglob("*.py"):

@@ -21,6 +21,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.teacher = "text-davinci-002"  # teacher id: the cache's <teacher>/ directory
     c.teacher_method = ""  # teacher-cache method read (e.g. zs_cot_t70); empty: the method's (rt_jax.methods)
     c.num_rationales = 1  # D: diverse reasoning samples per training question
+    c.max_train_examples = 0  # training questions (a fixed random subset of the split's, nested); 0: all
+    c.rationale_filter = "correct"  # correct (the paper's) | all (teacher's answer) | none_gold (rt_jax.teacher.select)
+    c.max_rationale_tokens = 0  # > 0: leave out longer teacher rationales (whitespace tokens)
     c.rationale_weight = 1.0  # multi-task methods (<CoT method>_mt): rationale task's weight vs the label task's
     c.template = ""  # rt_jax.formats template for training and evaluation; empty: the method's
     c.seed = 0
@@ -47,6 +50,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.keep_checkpoints = 2  # the last K; the best (eval accuracy) is always kept too
     c.train.log_every_steps = 10
     c.train.max_steps = -1  # stop early after this many steps (debugging); -1: all epochs
+
+    c.data = ml_collections.ConfigDict()
+    # teacher-cache lines that do not parse or are of another schema: refuse (stop, naming
+    # each file:line) or skip (train without them, each reported)
+    c.data.bad_cache_lines = "refuse"
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # -1 fills the remaining devices

@@ -16,7 +16,8 @@ from rt_jax import methods
 from rt_jax.configs import base
 from rt_jax.errors import UserError
 
-METHODS = ("zs", "ft", "ft_cot", "ft_cot_t70_4aug")  # the demo's table, in order
+# The demo's table, in order; two D values so the report draws the diverse-reasoning figure.
+METHODS = ("zs", "ft", "ft_cot", "ft_cot_t70_2aug", "ft_cot_t70_4aug")
 # The demo trains on its own teacher's rationales and prompts zero-shot only.
 _DEMO_METHODS = "zs, ft, ft_cot or ft_cot_t70_<D>aug"
 

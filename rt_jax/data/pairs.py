@@ -2,7 +2,7 @@
 
 - `ft`: the gold answers of the training questions (vanilla fine-tuning).
 - `ft_cot`: the teacher's greedy Zero-shot-CoT rationale (cache method `zs_cot`, completion 0),
-  kept only where the teacher's answer was correct.
+  kept only where the teacher's answer was correct (`rationale_filter`: rt_jax.teacher.select).
 - `ft_cot_t70_<D>aug` (diverse reasoning): the first D temperature-0.7 samples (cache method
   `zs_cot_t70`), each correct one a separate pair.
   (Which cache method and D a method reads is rt_jax.methods'; `teacher_method` replaces the
@@ -10,8 +10,9 @@
 - `<CoT method>_mt` (multi-task, Hsieh et al. 2023, "Distilling Step-by-Step"): the same
   rationales, each giving two pairs, `[label] question` -> answer and `[rationale] question` ->
   rationale; the student is evaluated on the label task alone (direct answers).
-The target's answer is always the dataset's gold answer (as the reference does); the rationale
-is the teacher's reasoning completion. Formatting is rt_jax.formats'.
+The target's answer is the dataset's gold answer (as the reference does; the `all` filter uses
+the teacher's own answer instead); the rationale is the teacher's reasoning completion.
+Formatting is rt_jax.formats'. `limit_questions` draws the training-set size ablation's subsets.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 from rt_jax import formats, methods
 from rt_jax.errors import UserError
 from rt_jax.tasks import load_dataset, load_split
-from rt_jax.teacher.select import select_rationales
+from rt_jax.teacher.select import check_filter, filter_rationales, select_rationales
 from rt_jax.teacher.store import RationaleStore
 
 
@@ -48,6 +49,20 @@ def split_validation(sample_indices: Sequence[int], fraction: float, seed: int) 
     count = min(len(indices) - 1, max(1, round(fraction * len(indices))))
     held = set(np.random.default_rng([seed, 0x7A11D]).choice(indices, size=count, replace=False).tolist())
     return [i for i in indices if i not in held], sorted(held)
+
+
+def limit_questions(sample_indices: Sequence[int], count: int) -> list[int]:
+    """The training questions of a run with `max_train_examples` = count (0: all of them): a
+    fixed random order of the split's questions (the same for every seed, so seeds vary the
+    training only), cut to `count`, sorted. Smaller sets are prefixes of larger ones (8 of 32
+    of 128), as nested subsets make the dataset-size curve compare like with like."""
+    indices = sorted(int(i) for i in sample_indices)
+    if count < 0:
+        raise UserError(f"--config.max_train_examples={count}: expected 0 (all) or a number of questions")
+    if count == 0 or count >= len(indices):
+        return indices
+    order = np.random.default_rng(0x5E7).permutation(len(indices))
+    return sorted(indices[i] for i in order[:count])
 
 
 def multitask_repeats(weight: float) -> tuple[int, int]:
@@ -88,14 +103,17 @@ def build_training_pairs(
     problems: list[str] | None = None,
     rationale_weight: float = 1.0,
     rationale_counts: dict | None = None,
+    rationale_filter: str = "correct",
+    max_rationale_tokens: int = 0,
 ) -> list[TrainingPair]:
     """Pairs of the training questions (`sample_indices`, default: the split's train part), in
     (question, completion_index) order. `template` overrides the method's rt_jax.formats template
     (not for multi-task methods, whose two templates are fixed). `teacher_method`: the teacher-cache
     method the rationales are read from (empty: the method's own). `rationale_weight`: multi-task
-    methods only, the rationale task's weight (see `multitask_repeats`). `rationale_counts`, when
-    given, gets {"used", "filtered_out"}: of the cache's first-D rationales of these questions,
-    the correct ones trained on and the incorrect ones left out.
+    methods only, the rationale task's weight (see `multitask_repeats`). `rationale_filter` and
+    `max_rationale_tokens`: which of the cache's first-D rationales are trained on
+    (rt_jax.teacher.select.filter_rationales). `rationale_counts`, when given, gets {"used",
+    "filtered_out"}: of those rationales, the ones trained on and the ones left out.
 
     Raises UserError when nothing is left to train on, naming the task, method and filter.
     """
@@ -117,6 +135,7 @@ def build_training_pairs(
             f"--config.template={template!r}: multi-task method {method} uses its own "
             f"{formats.MT_LABEL} / {formats.MT_RATIONALE} templates; leave it empty"
         )
+    check_filter(rationale_filter)
     pairs = []
     if source is None:
         for ex in dataset.select(sample_indices):
@@ -137,18 +156,24 @@ def build_training_pairs(
             correct_only=False,
             problems=problems,
         )
-        records = [rec for rec in candidates if rec.correct]  # the paper trains on correct ones only
+        records = filter_rationales(candidates, rationale_filter, max_rationale_tokens)
         if rationale_counts is not None:
             rationale_counts.update(used=len(records), filtered_out=len(candidates) - len(records))
         for rec in records:
             ex = dataset[rec.sample_index]
+            if rationale_filter == "all":  # the teacher's own answer ends its rationale
+                ex = dataclasses.replace(ex, answer=rec.prediction)
             if multitask:
                 pairs.extend(_multitask_pairs(ex, rec.reasoning_completion, kind, rationale_weight))
                 continue
             f = formats.format_example(fmt_name, kind, ex.question, ex.answer, rec.reasoning_completion)
             pairs.append(TrainingPair(ex.sample_index, f.prompt, f.target))
+        kept = (
+            "correct rationales" if rationale_filter == "correct" else f"rationales kept by filter {rationale_filter}"
+        )
+        limit = f" of at most {max_rationale_tokens} tokens" if max_rationale_tokens > 0 else ""
         filter_text = (
-            f"correct rationales among the first {source.num_rationales} completion(s) of "
+            f"{kept}{limit} among the first {source.num_rationales} completion(s) of "
             f"{teacher}/{source.teacher_method} in {store.shard_path(teacher, source.teacher_method, task)}"
         )
     if not pairs:

@@ -22,7 +22,7 @@ import numpy as np
 
 from rt_jax.data.batching import BatchIterator, token_slots
 from rt_jax.data.packing import split_row
-from rt_jax.data.pairs import TrainingPair, build_training_pairs, split_validation
+from rt_jax.data.pairs import TrainingPair, build_training_pairs, limit_questions, split_validation
 from rt_jax.data.tokenize import TokenizeStats, tokenize_pairs
 from rt_jax.tasks import load_dataset, load_split
 
@@ -42,6 +42,35 @@ class TrainingData:
     packing: bool
     # teacher rationales: {"used", "filtered_out"} (rt_jax.data.pairs); empty without a teacher
     rationale_counts: dict = dataclasses.field(default_factory=dict)
+
+
+def check_teacher_cache(config) -> list[str]:
+    """The bad lines (`file:line: reason`) of the teacher-cache shard the run trains on: lines
+    that do not parse, records of another schema or shard, a second different record of a key.
+    config.data.bad_cache_lines decides: "refuse" (the default) raises a UserError naming the
+    first and the count; "skip" logs each one and the count, and training goes on without them."""
+    from rt_jax import methods
+    from rt_jax.errors import UserError
+    from rt_jax.teacher.store import RationaleStore
+
+    source = methods.rationale_source(config.method, config.get("teacher_method", ""))
+    if source is None or not config.teacher_cache_dir:
+        return []
+    problems: list[str] = []
+    RationaleStore(config.teacher_cache_dir).read(config.teacher, source.teacher_method, config.task, problems)
+    if not problems:
+        return []
+    policy = config.get("data", {}).get("bad_cache_lines", "refuse")
+    if policy == "refuse":
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise UserError(
+            f"teacher cache: {len(problems)} bad line(s): {problems[0]}{more}; fix the cache (python -m "
+            "rt_jax.teacher stats lists them all) or train without them: --config.data.bad_cache_lines=skip"
+        )
+    for line in problems:
+        log.warning("teacher cache: %s", line)
+    log.warning("teacher cache: %d bad line(s) skipped (--config.data.bad_cache_lines=skip)", len(problems))
+    return problems
 
 
 def _host() -> tuple[int, int]:
@@ -71,6 +100,7 @@ def build_training_data(
     is_encoder_decoder = family.is_encoder_decoder
     train_indices = load_split(config.task, config.data_dir, config.get("split", "default")).train
     train_indices, validation = split_validation(train_indices, config.eval.validation_fraction, config.seed)
+    train_indices = limit_questions(train_indices, config.get("max_train_examples", 0))
     rationale_counts: dict = {}
     pairs = build_training_pairs(
         config.task,
@@ -84,6 +114,8 @@ def build_training_data(
         template=config.get("template") or None,
         rationale_weight=config.get("rationale_weight", 1.0),
         rationale_counts=rationale_counts,
+        rationale_filter=config.get("rationale_filter", "correct"),
+        max_rationale_tokens=config.get("max_rationale_tokens", 0),
     )
     seq_len = config.train.max_seq_len
     max_length = min(seq_len, context_length) if context_length else seq_len

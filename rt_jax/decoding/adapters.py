@@ -3,7 +3,13 @@
 `prefill(params, ids, mask) -> (logits [B, V], state)` and
 `step(params, tokens [B], state, t) -> (logits [B, V], state)` where t is the index of the
 generated token being fed (0 for the first). Every leaf of `state` has the batch on axis 0,
-so beam search reorders or repeats it with one tree map.
+so beam search reorders or repeats it with one tree map, and the D samples of a prompt share
+one prefill (repeated D times). Prefill projects the last prompt position only.
+
+Decoder-only models also serve continuous batching (rt_jax/decoding/continuous.py):
+`prefill(..., cache_length=P)` builds a cache of just the prompt, to be copied into a slot of a
+larger cache, and `step_rows(params, tokens, state)` feeds each row at its own cache slot
+(state["index"] [B]).
 """
 
 import dataclasses
@@ -26,16 +32,41 @@ class DecoderOnly:
         if self.pad_side != "left":  # prefill continues from the last prompt position
             raise ValueError(f"decoder-only prompts must be left-padded, not {self.pad_side!r}")
 
-    def prefill(self, params, ids, mask):
+    def prefill(self, params, ids, mask, cache_length=None):
+        """cache_length: slots of the cache (default: prompt + max_new_tokens)."""
         batch, prompt_len = ids.shape
-        length = prompt_len + self.max_new_tokens
+        length = prompt_len + self.max_new_tokens if cache_length is None else cache_length
         variables = {"params": params}
         cache = self.module.apply(variables, batch, length, method="init_cache")
         kv_mask = jnp.zeros((batch, length), bool).at[:, :prompt_len].set(mask.astype(bool))
         positions = layers.positions_from_mask(mask)
-        logits, cache = self.module.apply(variables, ids, positions, cache, jnp.int32(0), kv_mask, method="extend")
+        logits, cache = self.module.apply(
+            variables, ids, positions, cache, jnp.int32(0), kv_mask, last_only=True, method="extend"
+        )
         state = {"cache": cache, "kv_mask": kv_mask, "position": jnp.sum(mask, -1).astype(jnp.int32)}
         return logits[:, -1].astype(jnp.float32), state
+
+    def empty_state(self, params, rows: int, length: int):
+        """The state step_rows reads, for `rows` empty slots of `length` cache slots each."""
+        cache = self.module.apply({"params": params}, rows, length, method="init_cache")
+        zeros = jnp.zeros((rows,), jnp.int32)
+        return {"cache": cache, "kv_mask": jnp.zeros((rows, length), bool), "position": zeros, "index": zeros}
+
+    def step_rows(self, params, tokens, state):
+        """One token per row, written at the row's own cache slot state["index"] [B]."""
+        index = state["index"]
+        kv_mask = state["kv_mask"] | (jnp.arange(state["kv_mask"].shape[1]) == index[:, None])
+        logits, cache = self.module.apply(
+            {"params": params},
+            tokens[:, None],
+            state["position"][:, None],
+            state["cache"],
+            index,
+            kv_mask,
+            method="extend",
+        )
+        state = dict(state, cache=cache, kv_mask=kv_mask, position=state["position"] + 1, index=index + 1)
+        return logits[:, 0].astype(jnp.float32), state
 
     def step(self, params, tokens, state, t):
         slot = state["kv_mask"].shape[1] - self.max_new_tokens + t

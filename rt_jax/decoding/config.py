@@ -17,6 +17,12 @@ class DecodeConfig:
     stop_strings: generation of a row stops once its tokens end with the encoding of one of
       these strings (e.g. Fine-tune-CoT's "END"); the text is cut right after the string.
     batch_size: prompts per compiled batch (rows = batch_size * num_beams or * samples).
+    batching: "continuous" (greedy and sampling on decoder-only models: a fixed number of row
+      slots; a finished row's slot takes the next waiting row at once) or "static" (batches of
+      batch_size prompts that run until their longest row ends; always used for beam search and
+      encoder-decoder models).
+    slots: rows decoded together with continuous batching (None: batch_size * rows_per_prompt).
+    The D = num_return_sequences samples of a prompt share one prefill (either batching).
     """
 
     strategy: Literal["greedy", "beam", "sample"] = "greedy"
@@ -33,6 +39,8 @@ class DecodeConfig:
     eos_token_id: int | None = None  # None: the tokenizer's / model config's
     batch_size: int = 16
     min_prompt_bucket: int = 16
+    batching: Literal["continuous", "static"] = "continuous"
+    slots: int | None = None
     show_progress: bool = False
 
     @property
@@ -42,6 +50,10 @@ class DecodeConfig:
         if self.strategy == "sample":
             return self.num_return_sequences
         return 1
+
+    @property
+    def num_slots(self) -> int:
+        return self.batch_size * self.rows_per_prompt if self.slots is None else self.slots
 
 
 def validate(config: DecodeConfig) -> DecodeConfig:
@@ -69,6 +81,10 @@ def validate(config: DecodeConfig) -> DecodeConfig:
         raise UserError(f"decoding early_stopping={c.early_stopping!r}: expected True, False or 'never'")
     if c.batch_size < 1:
         raise UserError(f"decoding batch_size={c.batch_size}: expected >= 1")
+    if c.batching not in ("continuous", "static"):
+        raise UserError(f"decoding batching={c.batching!r}: expected 'continuous' or 'static'")
+    if c.slots is not None and c.slots < 1:
+        raise UserError(f"decoding slots={c.slots}: expected >= 1 (rows decoded together)")
     if any(not s for s in c.stop_strings):
         raise UserError("decoding stop_strings: expected non-empty strings")
     return c

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from rt_jax.decoding import adapters, batching, beam_search, sampling, stopping
+from rt_jax.decoding import adapters, batching, beam_search, continuous, sampling, stopping
 from rt_jax.decoding.config import DecodeConfig, validate
 from rt_jax.errors import UserError
 from rt_jax.parallel import BATCH_AXES
@@ -81,11 +81,24 @@ class Decoder:
             self._run = jax.jit(
                 lambda p, ids, m, lim, keys: fn(p, ids, m, lim, keys, self.eos_id, self.pad_id, self.patterns)
             )
+        self.static_slot_steps = 0  # rows x decode steps of static batches (the useful fraction's denominator)
+        # Continuous batching: greedy and sampling on decoder-only models, one process (the host
+        # loop reads finished slots; across processes every host would have to agree on them).
+        self.slot_loop = None
+        if config.batching == "continuous" and config.strategy != "beam" and not self.multihost:
+            if isinstance(self.adapter, adapters.DecoderOnly):
+                rows = None if mesh is None else NamedSharding(mesh, self._row_spec())
+                self.slot_loop = continuous.SlotLoop(
+                    self.adapter, config, self.eos_id, self.pad_id, self.patterns, self._put, rows
+                )
 
     def _shards(self) -> int:
         if self.mesh is None:
             return 1
         return int(np.prod([self.mesh.shape[a] for a in BATCH_AXES if a in self.mesh.shape]))
+
+    def _row_spec(self) -> PartitionSpec:
+        return PartitionSpec(tuple(a for a in BATCH_AXES if a in self.mesh.shape))
 
     def _put(self, x, spec=None):
         """x (the same host array in every process) as a global array, rows split over the
@@ -93,7 +106,7 @@ class Decoder:
         if self.mesh is None:
             return jnp.asarray(x)
         if spec is None:
-            spec = PartitionSpec(tuple(a for a in BATCH_AXES if a in self.mesh.shape))
+            spec = self._row_spec()
         sharding = NamedSharding(self.mesh, spec)
         if self.multihost:  # device_put cannot reach other processes' devices
             x = np.asarray(x)
@@ -127,6 +140,8 @@ class Decoder:
         c = self.config
         per_row = c.rows_per_prompt
         base_key = jax.random.PRNGKey(c.seed) if key is None else key
+        if self.slot_loop is not None:
+            return self._decode_continuous(prompts, base_key, progress)
         results: list = [None] * len(prompts)
         groups = batching.batches_by_length([len(p) for p in prompts], c.batch_size)
         for group in groups:
@@ -146,17 +161,49 @@ class Decoder:
             keys = _row_keys(base_key, indices, per_row if c.strategy == "sample" else 1)
             if self.multihost:
                 keys = self._put(jax.device_get(keys), PartitionSpec())
-            if c.strategy == "sample":
-                ids, mask, limits = (np.repeat(a, per_row, axis=0) for a in (ids, mask, limits))
+            prompt_spec = None
+            if c.strategy == "sample":  # one prefill per prompt, shared by its samples
+                limits = np.repeat(limits, per_row, axis=0)
+                if item_rows % self._shards():
+                    prompt_spec = PartitionSpec()
             if c.strategy == "beam":
                 ids, mask, limits = self._pad_to_shards(ids, mask, limits)
             tokens, lengths, scores_or_reasons = self._get(
-                self._run(self.params, self._put(ids), self._put(mask), self._put(limits), keys)
+                self._run(
+                    self.params, self._put(ids, prompt_spec), self._put(mask, prompt_spec), self._put(limits), keys
+                )
             )
             self._collect(results, group, tokens, lengths, scores_or_reasons, per_row)
+            if c.strategy != "beam":  # the batch ran until its longest row ended
+                self.static_slot_steps += int(tokens.shape[0]) * int(np.max(lengths))
             if progress is not None:
                 progress.update(len(group))
         return results
+
+    def _decode_continuous(self, prompts, base_key, progress):
+        """decode_ids through continuous batching (rows of all prompts share the slots)."""
+        c = self.config
+        samples = c.rows_per_prompt
+        rows = [(i, s) for i in range(len(prompts)) for s in range(samples)]
+        limits = [
+            c.max_new_tokens if self.context is None else min(c.max_new_tokens, self.context - len(p)) for p in prompts
+        ]
+        keys = np.asarray(jax.device_get(_row_keys(base_key, list(range(len(prompts))), samples)))
+        slots = min(c.num_slots, batching.bucket(len(rows)))
+        slots = -(-slots // self._shards()) * self._shards()
+        left = [samples] * len(prompts)
+
+        def on_row(row):
+            prompt = rows[row][0]
+            left[prompt] -= 1
+            if progress is not None and not left[prompt]:
+                progress.update(1)
+
+        outs = self.slot_loop.decode(self.params, prompts, rows, [limits[i] for i, _ in rows], keys, slots, on_row)
+        return [
+            [(outs[i * samples + s][0], REASONS[outs[i * samples + s][1]], None) for s in range(samples)]
+            for i in range(len(prompts))
+        ]
 
     def _pad_to_shards(self, ids, mask, limits):
         rows = batching.bucket(ids.shape[0], 1, self._shards())

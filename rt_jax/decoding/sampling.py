@@ -30,22 +30,34 @@ def filter_logits(logits, temperature: float, top_k: int, top_p: float):
 
 
 def choose_tokens(logits, keys, t, config):
-    """Next ids [R]: argmax for greedy (or temperature 0), else a draw per row."""
+    """Next ids [R]: argmax for greedy (or temperature 0), else a draw per row with
+    fold_in(key, t); t is the step, one for all rows or [R] (each row's own step)."""
     if config.strategy == "greedy" or config.temperature == 0.0:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     filtered = filter_logits(logits, config.temperature, config.top_k, config.top_p)
-    step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(keys)
+    step_keys = jax.vmap(jax.random.fold_in)(keys, jnp.broadcast_to(t, keys.shape[:1]))
     return jax.vmap(jax.random.categorical)(step_keys, filtered).astype(jnp.int32)
+
+
+def finish_reason(token, window, t, limits, eos_id, patterns):
+    """Why a row stops after emitting `token` as its token t (RUNNING: it goes on). window: its
+    latest ids for the stop patterns."""
+    return jnp.select(
+        [token == eos_id, stopping.matches_stop(window, patterns), t + 1 >= limits], [EOS, STOP, LENGTH], RUNNING
+    )
 
 
 def decode_loop(adapter, config, params, ids, mask, limits, keys, eos_id, pad_id, patterns):
     """Greedy or sampled decoding of a padded batch.
 
-    ids/mask [R, P] (rows already repeated per sample); limits [R] most new tokens per row;
-    keys [R] PRNG keys. Returns (tokens [R, N], lengths [R], reasons [R]).
+    ids/mask [B, P], one row per prompt: the prompt is prefilled once and its state repeated
+    for its R / B rows (the samples). limits [R] most new tokens per row; keys [R] PRNG keys.
+    Returns (tokens [R, N], lengths [R], reasons [R]).
     """
     logits, model_state = adapter.prefill(params, ids, mask)
-    rows, n = ids.shape[0], config.max_new_tokens
+    rows, n = limits.shape[0], config.max_new_tokens
+    repeat = lambda x: jnp.repeat(x, rows // ids.shape[0], axis=0)
+    logits, model_state = repeat(logits), jax.tree.map(repeat, model_state)
     width = patterns.shape[1]
     carry = dict(
         t=jnp.int32(0),
@@ -65,9 +77,7 @@ def decode_loop(adapter, config, params, ids, mask, limits, keys, eos_id, pad_id
         token = jnp.where(c["done"], pad_id, choose_tokens(c["logits"], keys, t, config))
         buffer = jax.lax.dynamic_update_slice_in_dim(c["buffer"], token[:, None], width + t, axis=1)
         window = jax.lax.dynamic_slice_in_dim(buffer, t + 1, width, axis=1)
-        reason = jnp.select(
-            [token == eos_id, stopping.matches_stop(window, patterns), t + 1 >= limits], [EOS, STOP, LENGTH], RUNNING
-        )
+        reason = finish_reason(token, window, t, limits, eos_id, patterns)
         running = ~c["done"]
         logits, model_state = adapter.step(params, token, c["model"], t)
         return dict(

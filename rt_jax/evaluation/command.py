@@ -22,10 +22,21 @@ from absl import flags
 from ml_collections import config_flags
 
 from rt_jax import run_dir
+from rt_jax.configs.validate import validate_run
 from rt_jax.errors import UserError
 from rt_jax.evaluation.epoch import held_out_examples
 from rt_jax.evaluation.method import check_chat_template, evaluate_run_method, self_consistency
-from rt_jax.student import check_student, load_student
+from rt_jax.student import load_student
+
+
+def check_options(limit: int, num_samples: int, temperature: float) -> None:
+    """The evaluation's own settings (one-line UserErrors naming the command's flags)."""
+    if limit < 0:
+        raise UserError(f"--max_test_examples={limit}: expected >= 0 (0: all test questions)")
+    if num_samples < 0:
+        raise UserError(f"--self_consistency={num_samples}: expected >= 0 (0: one greedy completion)")
+    if num_samples and not temperature > 0:
+        raise UserError(f"--sc_temperature={temperature}: expected > 0 with --self_consistency")
 
 
 def run_evaluation(
@@ -42,8 +53,8 @@ def run_evaluation(
     student loads; `loaded` replaces loading it."""
     start = time.monotonic()
     run_dir.check(config, workdir)
-    check_student(config, loads=loaded is None and not params_dir)
-    check_chat_template(config)
+    validate_run(config, training=False, loads_student=loaded is None and not params_dir)
+    check_options(limit, num_samples, temperature)
     with run_dir.lock(workdir):
         loaded = loaded or load_student(config, params_dir)
         check_chat_template(config, loaded.tokenizer)
@@ -107,12 +118,17 @@ def main(argv) -> None:
         raise UserError("--workdir is required: where config.json, predictions and results.json go")
     if FLAGS.checkpoint and FLAGS.params_dir:
         raise UserError("--checkpoint and --params_dir both name the weights: give one")
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
     loaded = None
     if FLAGS.checkpoint:
         from rt_jax.train.export import restore_student
 
         run_dir.check(FLAGS.config, FLAGS.workdir)  # before the checkpoint is read
-        loaded, _ = restore_student(FLAGS.checkpoint, FLAGS.checkpoint_step)
+        validate_run(FLAGS.config, training=False, loads_student=False)
+        check_options(FLAGS.max_test_examples, FLAGS.self_consistency, FLAGS.sc_temperature)
+        loaded, _ = restore_student(FLAGS.checkpoint, FLAGS.checkpoint_step, flag="--checkpoint_step")
     result = run_evaluation(
         FLAGS.config,
         FLAGS.workdir,

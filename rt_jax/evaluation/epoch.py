@@ -7,6 +7,7 @@ from typing import Any
 
 from rt_jax import run_dir
 from rt_jax.evaluation.method import evaluate_run_method
+from rt_jax.evaluation.summaries import SUMMARY_KEYS
 
 
 def held_out_examples(config, limit: int = 0) -> list:
@@ -29,11 +30,13 @@ def validation_examples(config) -> list:
 
 
 def evaluate_epoch(config, loaded, params, workdir, epoch: int, mesh) -> dict[str, Any]:
-    """rt_jax.train.loop's evaluate_fn: {"accuracy", "num_test"} on the test split (and
+    """rt_jax.train.loop's evaluate_fn: {"accuracy", "num_test"}, the decoding limit and the
+    completion summaries (rt_jax.evaluation.summaries.SUMMARY_KEYS) on the test split (and
     "validation_accuracy" when there is a validation split), predictions under the workdir."""
     predictions_dir = run_dir.path(workdir) / run_dir.PREDICTIONS_DIR
     out = evaluate_run_method(loaded, params, config, held_out_examples(config), predictions_dir, epoch, mesh=mesh)
-    result = {"accuracy": out["accuracy"], "num_test": out["num_test"]}
+    kept = ("accuracy", "num_test", "max_new_tokens") + SUMMARY_KEYS
+    result = {k: out[k] for k in kept if k in out}
     validation = validation_examples(config)
     if validation:
         val = evaluate_run_method(

@@ -8,7 +8,8 @@ evaluated); this module calls it `model` and is the only place that fills or rea
     <out_dir>/<model>/<method>.epoch<NN>/<task>.jsonl    one record per question and completion
 
 with the model's prompt and completion as the reasoning step, and its parsed prediction and
-score (`extra`: epoch, followed_format, gold answer). The store is append-only: saving an epoch
+score (`extra`: epoch, followed_format, gold answer, contains_gold, num_tokens: the completion's
+generated tokens; rt_jax.evaluation.summaries reads them). The store is append-only: saving an epoch
 again (a resumed run) re-writes nothing when the predictions are the same and refuses, naming
 the file, when they differ. An out_dir in a bucket (gs://) gets the shard through a local
 mirror: fetched, appended to, copied up whole.
@@ -22,6 +23,7 @@ from typing import Sequence
 import jax
 
 from rt_jax.errors import UserError
+from rt_jax.evaluation.summaries import contains_gold
 from rt_jax.teacher.record import Record
 from rt_jax.teacher.store import Conflict, RationaleStore
 from rt_jax.train import storage
@@ -51,7 +53,13 @@ def prediction_record(
         answer_finish_reason=None,
         prediction=None if scored.prediction is None else str(scored.prediction),
         correct=bool(scored.correct),
-        extra={"epoch": epoch, "followed_format": scored.followed_format, "gold": example.answer},
+        extra={
+            "epoch": epoch,
+            "followed_format": scored.followed_format,
+            "gold": example.answer,
+            "contains_gold": contains_gold(task, scored.candidates, example.answer),
+            "num_tokens": len(decoded.tokens),
+        },
     )
 
 

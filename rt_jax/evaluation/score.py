@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from rt_jax import decoding
 from rt_jax.errors import UserError
-from rt_jax.evaluation import predictions
+from rt_jax.evaluation import predictions, summaries
 from rt_jax.tasks import score
 
 
@@ -55,7 +55,9 @@ def evaluate_prompts(
 ) -> dict[str, Any]:
     """Decodes `prompts` (one per example), scores each completion against the example's gold
     answer, appends the predictions of `model` (as `method` at `epoch`) under out_dir, and
-    returns {"accuracy" (percent), "num_test", "num_correct", "predictions_path"}."""
+    returns {"accuracy" (percent), "num_test", "num_correct", "predictions_path", "max_new_tokens"}
+    and the summaries of rt_jax.evaluation.summaries (shares of completions with the gold answer
+    anywhere, in the format, ended before the limit; lengths)."""
     if not examples:
         raise UserError(f"evaluation of {task}: no examples to evaluate")
     if len(prompts) != len(examples):
@@ -78,4 +80,6 @@ def evaluate_prompts(
         "num_test": len(firsts),
         "num_correct": num_correct,
         "predictions_path": str(path),
+        "max_new_tokens": settings.max_new_tokens,
+        **summaries.summarize(records),
     }

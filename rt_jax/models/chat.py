@@ -13,8 +13,12 @@ def _messages(prompt: str, system: str | None) -> list[dict]:
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
 
 
+def has_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
 def _check_template(tokenizer) -> None:
-    if not getattr(tokenizer, "chat_template", None):
+    if not has_template(tokenizer):
         source = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
         raise UserError(
             f"tokenizer {source}: has no chat template (chat_template in tokenizer_config.json or "
@@ -22,13 +26,24 @@ def _check_template(tokenizer) -> None:
         )
 
 
+def conversation_prompt(tokenizer, messages: list[dict]) -> str:
+    """A conversation of {"role", "content"} messages (a chat API's request) in the tokenizer's chat
+    template, ending where the next assistant turn begins."""
+    _check_template(tokenizer)
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def conversation_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of `conversation_prompt`, with exactly the special tokens the template writes."""
+    return list(tokenizer(conversation_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"])
+
+
 def chat_prompt(tokenizer, prompt: str, system: str | None = None) -> str:
     """`prompt` as the user turn (after an optional system turn) of the tokenizer's chat template,
     ending where the assistant's answer begins."""
-    _check_template(tokenizer)
-    return tokenizer.apply_chat_template(_messages(prompt, system), tokenize=False, add_generation_prompt=True)
+    return conversation_prompt(tokenizer, _messages(prompt, system))
 
 
 def chat_prompt_ids(tokenizer, prompt: str, system: str | None = None) -> list[int]:
     """Token ids of `chat_prompt`, with exactly the special tokens the template writes."""
-    return list(tokenizer(chat_prompt(tokenizer, prompt, system), add_special_tokens=False)["input_ids"])
+    return conversation_ids(tokenizer, _messages(prompt, system))

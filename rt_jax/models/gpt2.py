@@ -206,19 +206,20 @@ class GPT2LM(nn.Module):
         shape = (batch_size, max_length, s.n_head, s.head_dim)
         return {f"h_{i}": {"k": jnp.zeros(shape, s.dtype), "v": jnp.zeros(shape, s.dtype)} for i in range(s.n_layer)}
 
-    def extend(self, input_ids, position_ids, cache, cache_index, kv_mask):
-        """Runs T new tokens written to cache slots [cache_index, cache_index + T).
+    def extend(self, input_ids, position_ids, cache, cache_index, kv_mask, last_only=False):
+        """Runs T new tokens written to cache slots [cache_index, cache_index + T) (cache_index:
+        a scalar, or [B] for one slot per row).
 
-        A query in slot s attends to the slots j <= s with kv_mask[b, j]. Returns (logits, cache)."""
-        t = input_ids.shape[1]
+        A query in slot s attends to the slots j <= s with kv_mask[b, j]. Returns (logits, cache);
+        last_only: logits [B, 1, V] of the last position only (a prefill needs no more)."""
         max_length = kv_mask.shape[1]
-        slots = jnp.asarray(cache_index, jnp.int32) + jnp.arange(t, dtype=jnp.int32)
-        mask = layers.causal_mask(slots, max_length) & layers.key_mask(kv_mask)
+        mask = layers.causal_mask(layers.query_slots(cache_index, input_ids.shape[1]), max_length)
+        mask = mask & layers.key_mask(kv_mask)
         x = self._embed(input_ids, position_ids, True)
         new_cache = {}
         for block in self.h:
             x, new_cache[block.name] = block(x, position_ids, mask, cache[block.name], cache_index, True)
-        return self._logits(x), new_cache
+        return self._logits(x[:, -1:] if last_only else x), new_cache
 
 
 # ------------------------------------------------------------------------------ the GPT-2 family

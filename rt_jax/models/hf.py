@@ -8,6 +8,8 @@ import dataclasses
 import json
 import os
 import pathlib
+import pickle
+import re
 from typing import Any
 
 import flax.linen as nn
@@ -143,8 +145,16 @@ def _load_torch_state(path: pathlib.Path) -> dict:
     try:
         # weights_only: the unpickler refuses anything but tensors, so no code can run.
         state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:  # torch's text spans lines: say what it refused, in one
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        what = f"a {found.group(1)} object" if found else "objects"
+        raise UserError(
+            f"{path}: refused: it pickles {what} besides tensors, and unpickling that could run code; "
+            "convert the checkpoint to model.safetensors from a trusted copy"
+        ) from None
     except Exception as e:
-        raise UserError(f"{path}: cannot be read as a weights-only torch checkpoint ({e})") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"{path}: cannot be read as a weights-only torch checkpoint ({first})") from None
     return {k: (v.float() if v.dtype == torch.bfloat16 else v).numpy() for k, v in state.items()}
 
 

@@ -131,8 +131,18 @@ def positions_from_segments(segment_ids_bt: jax.Array) -> jax.Array:
 
 
 def causal_mask(q_positions_t: jax.Array, k_length: int) -> jax.Array:
-    """[1, 1, T, S]: query at slot q sees key slots j <= q."""
-    return (jnp.arange(k_length)[None, :] <= q_positions_t[:, None])[None, None]
+    """[1, 1, T, S] (or [B, 1, T, S] for per-row slots [B, T]): query at slot q sees key slots j <= q."""
+    return heads_axis(jnp.arange(k_length) <= q_positions_t[..., None])
+
+
+def heads_axis(mask: jax.Array) -> jax.Array:
+    """A [T, S] or [B, T, S] mask as [1 or B, 1, T, S]."""
+    return mask.reshape((-1, 1) + mask.shape[-2:])
+
+
+def query_slots(cache_index, t: int) -> jax.Array:
+    """Cache slots [T] (or [B, T] for a per-row cache_index [B]) of T new tokens written at cache_index."""
+    return jnp.asarray(cache_index, jnp.int32)[..., None] + jnp.arange(t, dtype=jnp.int32)
 
 
 def key_mask(mask_bs: jax.Array) -> jax.Array:
@@ -165,11 +175,15 @@ def combine_values(weights_bhts, v_bshk, dtype):
 
 
 def write_cache(cache_bshk: jax.Array, new_bthk: jax.Array, cache_index) -> jax.Array:
-    """Writes the new keys or values into slots [cache_index, cache_index + T)."""
+    """Writes the new keys or values into slots [cache_index, cache_index + T); a cache_index [B]
+    gives each row its own slot (continuous batching: rows at different steps)."""
+    index = jnp.asarray(cache_index, jnp.int32)
+    new_bthk = new_bthk.astype(cache_bshk.dtype)
+    if index.ndim == 1:
+        write_row = lambda c, n, i: jax.lax.dynamic_update_slice_in_dim(c, n, i, axis=0)
+        return jax.vmap(write_row)(cache_bshk, new_bthk, index)
     zero = jnp.zeros((), jnp.int32)
-    return jax.lax.dynamic_update_slice(
-        cache_bshk, new_bthk.astype(cache_bshk.dtype), (zero, jnp.asarray(cache_index, jnp.int32), zero, zero)
-    )
+    return jax.lax.dynamic_update_slice(cache_bshk, new_bthk, (zero, index, zero, zero))
 
 
 def rotary(x_bthk: jax.Array, positions_bt: jax.Array, base: float = 10000.0, inv_freq=None) -> jax.Array:

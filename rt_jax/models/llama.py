@@ -337,8 +337,8 @@ class LlamaLM(nn.Module):
         """The causal mask further limited to the last sliding_window slots (None: no layer slides)."""
         if not self.s.windowed:
             return None
-        recent = jnp.arange(k_length)[None, :] > q_slots_t[:, None] - self.s.sliding_window
-        return mask & recent[None, None]
+        recent = jnp.arange(k_length) > q_slots_t[..., None] - self.s.sliding_window
+        return mask & layers.heads_axis(recent)
 
     def __call__(self, input_ids, attention_mask=None, position_ids=None, segment_ids=None, deterministic=True):
         """Full forward: logits [B, T, V]. Left padding via attention_mask, packing via segment_ids."""
@@ -365,17 +365,19 @@ class LlamaLM(nn.Module):
         shape = (batch_size, s.num_layers, max_length, s.num_kv_heads, s.head_dim)
         return {"k": jnp.zeros(shape, s.dtype), "v": jnp.zeros(shape, s.dtype)}
 
-    def extend(self, input_ids, position_ids, cache, cache_index, kv_mask):
-        """Runs T new tokens written to cache slots [cache_index, cache_index + T).
+    def extend(self, input_ids, position_ids, cache, cache_index, kv_mask, last_only=False):
+        """Runs T new tokens written to cache slots [cache_index, cache_index + T) (cache_index:
+        a scalar, or [B] for one slot per row).
 
-        A query in slot s attends to the slots j <= s with kv_mask[b, j]. Returns (logits, cache)."""
-        t, max_length = input_ids.shape[1], kv_mask.shape[1]
-        slots = jnp.asarray(cache_index, jnp.int32) + jnp.arange(t, dtype=jnp.int32)
+        A query in slot s attends to the slots j <= s with kv_mask[b, j]. Returns (logits, cache);
+        last_only: logits [B, 1, V] of the last position only (a prefill needs no more)."""
+        max_length = kv_mask.shape[1]
+        slots = layers.query_slots(cache_index, input_ids.shape[1])
         mask = layers.causal_mask(slots, max_length) & layers.key_mask(kv_mask)
         x, cache = self._run_layers(
             self._embed(input_ids), position_ids, mask, self._window_mask(mask, slots, max_length), cache, cache_index
         )
-        return self._logits(x), cache
+        return self._logits(x[:, -1:] if last_only else x), cache
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -75,6 +75,12 @@ def load_dataset(
 ) -> Dataset:
     """Builds the unified dataset of `task` from the raw files under `data_dir` (or the cache;
     with download=True, missing files are fetched from their public origin, verified)."""
+    if data_dir is not None and not download and not pathlib.Path(data_dir).is_dir():
+        # no file could be found: an empty dataset would only fail later, far from the cause
+        raise UserError(
+            f"data_dir={os.fspath(data_dir)!r}: no such folder; expected the folder holding the raw task files "
+            "(raw/, splits/), or download=True"
+        )
     info = task_info(task, data_dir)
     located = []
     for part in info.parts:

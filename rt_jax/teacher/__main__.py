@@ -4,7 +4,8 @@
   import_rt      reasoning-teacher CompletionDataset JSON files (--rt_files) -> cache
   export_rt      one shard (--teacher, --method, --tasks=<one task>) -> CompletionDataset JSON (--out)
   generate       Zero-shot-CoT with a teacher: --backend=http (an OpenAI-compatible server, --api=completions
-                 or chat) or local (an rt_jax model)
+                 or chat) or local (a checkpoint run by rt_jax, sharded over --mesh, in --dtype, its chat
+                 template applied: rt_jax.teacher.local)
   batch_write    the next step's requests of every missing completion as OpenAI Batch API files (--out, a new
                  folder); the same flags as generate (rt_jax.teacher.batch)
   batch_import   Batch API output files (--batch_files) into the cache; the flags of batch_write
@@ -33,6 +34,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
+    from rt_jax.teacher.local import CHAT_TEMPLATE, DTYPES
+
     flags.DEFINE_string("cache_dir", "teacher_cache", "Root of the rationale cache.")
     flags.DEFINE_string("data_dir", "../shared/data", "Raw task files, splits and Kojima logs.")
     flags.DEFINE_string("kojima_logs", None, "Folder of <name>_zero_shot_cot.log files (default: under --data_dir).")
@@ -51,7 +54,20 @@ def define_flags() -> None:
         "https://api.openai.com/v1",
         "http: base URL; a query string is kept after the path (its values are secret).",
     )
-    flags.DEFINE_string("model", None, "http: model name sent to the API; local: rt_jax model name or path.")
+    flags.DEFINE_string("model", None, "http: model name sent to the API; local: the checkpoint folder.")
+    flags.DEFINE_string(
+        "mesh",
+        None,
+        "local: data=N,fsdp=N,tensor=N sizes of the device mesh the teacher is sharded over, as config.mesh "
+        "(an axis left out is 1, one size may be -1); they must use every device (default: one device).",
+    )
+    flags.DEFINE_enum("dtype", "float32", list(DTYPES), "local: parameter and compute dtype.")
+    flags.DEFINE_enum(
+        "chat_template",
+        "auto",
+        list(CHAT_TEMPLATE),
+        "local: send the chat conversation (as --api=chat) in the tokenizer's chat template; auto: when it has one.",
+    )
     flags.DEFINE_string("api_key_env", "OPENAI_API_KEY", "http: environment variable holding the API key ('' = none).")
     flags.DEFINE_integer("concurrency", 8, "http: parallel requests.", lower_bound=1)
     flags.DEFINE_float("rate_limit", 0.0, "http: most requests per second (0 = no limit).", lower_bound=0.0)
@@ -109,7 +125,7 @@ def _store(repairs: list[str], must_exist: bool = False):
 
 
 def import_kojima(problems: list[str], repairs: list[str]) -> None:
-    from rt_jax.teacher.import_kojima import LOG_NAMES, LOG_SUFFIX, import_log, kojima_logs
+    from rt_jax.teacher.import_kojima import LOG_NAMES, LOG_SUFFIX, import_log, kojima_logs, what_the_logs_lack
 
     wanted = set(_tasks())
     store = _store(repairs)
@@ -117,15 +133,19 @@ def import_kojima(problems: list[str], repairs: list[str]) -> None:
         f"{'task':28s}{'blocks':>8s}{'matched':>9s}{'written':>9s}{'cached':>8s}{'kojima%':>9s}"
         f"{'ours%':>9s}{'train w/ correct':>18s}"
     )
+    reports = []
     for log in kojima_logs(FLAGS.kojima_logs or FLAGS.data_dir):
         if LOG_NAMES[log.name[: -len(LOG_SUFFIX)]] not in wanted:
             continue
         r = import_log(store, log, FLAGS.data_dir, problems)
+        reports.append(r)
         fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
         print(
             f"{r.task:28s}{r.blocks:8d}{r.matched:9d}{r.written:9d}{r.already_cached:8d}"
             f"{fmt(r.kojima_accuracy):>9s}{fmt(r.accuracy):>9s}{r.train_with_correct:18d}"
         )
+    for note in what_the_logs_lack(reports, store):
+        print(note)
 
 
 def import_rt(problems: list[str], repairs: list[str]) -> None:
@@ -185,7 +205,13 @@ def _stop_strings() -> tuple[str, ...]:
 def _refuse_http_flags() -> None:
     for name in ("api", "stop", "extra_body"):
         if FLAGS[name].present:
-            raise UserError(f"--{name} is for --backend=http; the local backend takes text prompts and no such fields")
+            raise UserError(f"--{name} is for --backend=http; the local backend takes no such fields")
+
+
+def _refuse_local_flags() -> None:
+    for name in ("mesh", "dtype", "chat_template"):
+        if FLAGS[name].present:
+            raise UserError(f"--{name} is for --backend=local; a server has its own")
 
 
 def _model() -> str:
@@ -213,9 +239,10 @@ def _api_format():
 
 
 def _backend():
-    from rt_jax.teacher import backends
+    from rt_jax.teacher import backends, local
 
     if FLAGS.backend == "http":
+        _refuse_local_flags()
         return backends.HttpBackend(
             FLAGS.url,
             _api_format(),
@@ -225,9 +252,7 @@ def _backend():
             max_retries=FLAGS.max_retries,
         )
     _refuse_http_flags()
-    from rt_jax.models import from_pretrained
-
-    return backends.LocalModelBackend(from_pretrained(_model()), batch_size=FLAGS.batch_size or 16)
+    return local.load_teacher(FLAGS.model, FLAGS.mesh, FLAGS.dtype, FLAGS.chat_template, FLAGS.batch_size or 16)
 
 
 def _check_sampling() -> None:

@@ -1,17 +1,19 @@
 """Teacher backends: what generate.py asks for completions.
 
-Every backend has `complete(prompts, max_tokens, temperature, seed) -> [Completion]`, one completion
-per text prompt (LocalModelBackend here, the rule-based teacher of the synthetic task). A backend
-that can draw `n` completions of a prompt in one go and speaks an `api` ("completions" for text
-prompts, "chat" for message lists) has `sample(prompts, n, max_tokens, temperature, seeds)` ->
-[[Completion] * n] instead; generate.py uses it when it is there.
+A backend has `complete(prompts, max_tokens, temperature, seed) -> [Completion]`, one completion per
+text prompt (the rule-based teacher of the synthetic task), or, when it can draw `n` completions of
+a prompt in one go and speaks an `api` ("completions" for text prompts, "chat" for message lists),
+`sample(prompts, n, max_tokens, temperature, seeds)` -> [[Completion] * n]; generate.py uses
+`sample` when it is there (both backends here have it).
 
 - `HttpBackend`: an OpenAI-compatible server (OpenAI, vLLM, SGLang, ...), requests as
   rt_jax.teacher.openai_api lays them out, sent on a thread pool; retries with exponential backoff on
   429/5xx/network errors (honouring Retry-After), a requests-per-second limit, and the API key read
   from an environment variable. The key goes only into the Authorization header; it and every value
   of the URL's query string (e.g. `?api-key=...`) are scrubbed from every message.
-- `LocalModelBackend`: an rt_jax model decoded with rt_jax's batched sampler (rt_jax.decoding).
+- `LocalModelBackend`: an rt_jax model decoded with rt_jax's batched sampler (rt_jax.decoding), the
+  `n` samples of a prompt as `n` rows of one decoding call; with a chat template, the same
+  conversation a chat server is sent.
 """
 
 from __future__ import annotations
@@ -239,32 +241,70 @@ def _error_detail(error: urllib.error.HTTPError) -> str:
 
 
 class LocalModelBackend:
-    """A loaded rt_jax model (rt_jax.models.LoadedModel) as the teacher, decoded with
-    rt_jax.decoding: greedy at temperature 0, sampling otherwise."""
+    """A loaded rt_jax model (rt_jax.models.LoadedModel) as the teacher, decoded with rt_jax.decoding:
+    greedy at temperature 0, sampling otherwise. `chat`: prompts are message lists (api "chat", the
+    conversation of rt_jax.teacher.generate) put in the tokenizer's chat template; else text
+    (api "completions"). `mesh`: decoding rows split over its data axes, the parameters used where
+    they lie (rt_jax.teacher.local loads them sharded)."""
 
-    def __init__(self, loaded, batch_size: int = 16, mesh=None, param_shardings=None):
+    def __init__(self, loaded, batch_size: int = 16, mesh=None, chat: bool = False):
+        import jax
+
         if batch_size < 1:
             raise UserError(f"--batch_size={batch_size}: expected >= 1")
-        self.loaded, self.batch_size = loaded, batch_size
-        self.mesh, self.param_shardings = mesh, param_shardings
+        self.loaded, self.batch_size, self.mesh = loaded, batch_size, mesh
+        self.api = "chat" if chat else "completions"
+        # The parameters' own shardings: the decoder then places nothing anew (one object, so
+        # rt_jax.decoding's decoder cache finds it again).
+        self.param_shardings = None if mesh is None else jax.tree.map(lambda x: x.sharding, loaded.params)
+
+    def _ids(self, prompt) -> list[int]:
+        from rt_jax.models import chat
+
+        tokenizer = self.loaded.tokenizer
+        if self.api == "chat":  # the template writes its own special tokens
+            return chat.conversation_ids(tokenizer, prompt)
+        return list(tokenizer.encode(prompt))  # as rt_jax.decoding encodes a text prompt
+
+    def sample(
+        self, prompts: Sequence, n: int, max_tokens: int, temperature: float, seeds: Sequence[int | None]
+    ) -> list[list[Completion]]:
+        """`n` completions of each prompt, in prompt order: one decoding call with `n` rows per prompt
+        (the key from the first seed). Each completion carries its share of the token counts, the
+        prompt counted once per prompt as a server bills a request with `n` choices."""
+        import jax
+
+        from rt_jax.decoding import DecodeConfig, get_decoder
+        from rt_jax.teacher.openai_api import split_usage
+
+        greedy = temperature == 0
+        rows = 1 if greedy else n  # greedy draws are all alike: decoded once, repeated
+        # The seed travels in the key, not the config: a config change would recompile the decoder.
+        config = DecodeConfig(
+            strategy="greedy" if greedy else "sample",
+            temperature=temperature or 1.0,
+            num_return_sequences=rows,
+            max_new_tokens=max_tokens,
+            batch_size=max(1, self.batch_size // rows),  # --batch_size counts rows
+        )
+        key = jax.random.PRNGKey((seeds[0] or 0) % 2**31)
+        ids = [self._ids(p) for p in prompts]
+        decoder = get_decoder(self.loaded, config, self.mesh, self.param_shardings)
+        out = []
+        for prompt_ids, drawn in zip(ids, decoder.decode_ids(ids, key=key)):
+            usage = {"prompt_tokens": len(prompt_ids), "completion_tokens": sum(len(d[0]) for d in drawn)}
+            drawn = drawn * (n // rows)
+            out.append([self._completion(d, share) for d, share in zip(drawn, split_usage(usage, n))])
+        return out
+
+    def _completion(self, drawn: tuple, usage: dict) -> Completion:
+        tokens, reason, _ = drawn
+        text = self.loaded.tokenizer.decode(list(tokens), skip_special_tokens=True)
+        # OpenAI's vocabulary: an end-of-sequence or stop string is "stop"; the token limit is "length".
+        return Completion(text, "length" if reason == "length" else "stop", usage)
 
     def complete(
         self, prompts: list[str], max_tokens: int, temperature: float, seed: int | None = None
     ) -> list[Completion]:
-        import jax
-
-        from rt_jax.decoding import DecodeConfig, decode_texts
-
-        # The seed travels in the key, not the config: a config change would recompile the decoder.
-        config = DecodeConfig(
-            strategy="greedy" if temperature == 0 else "sample",
-            temperature=temperature or 1.0,
-            max_new_tokens=max_tokens,
-            batch_size=self.batch_size,
-        )
-        key = jax.random.PRNGKey((seed or 0) % 2**31)
-        outs = decode_texts(
-            self.loaded, list(prompts), config, key=key, mesh=self.mesh, param_shardings=self.param_shardings
-        )
-        # OpenAI's vocabulary: an end-of-sequence or stop string is "stop"; the token limit is "length".
-        return [Completion(o.text, "length" if o.finish_reason == "length" else "stop") for o in outs]
+        """One completion of each prompt (`sample` with n = 1)."""
+        return [c for (c,) in self.sample(prompts, 1, max_tokens, temperature, [seed] * len(prompts))]

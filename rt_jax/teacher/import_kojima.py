@@ -88,6 +88,7 @@ class ImportReport:
     kojima_accuracy: float | None = None  # as the log reports it
     accuracy: float | None = None  # our scorer over the matched blocks
     train_with_correct: int = 0  # training samples with a correct rationale
+    train_matched: int = 0  # training samples the log has a block of
 
 
 def match_blocks(task: str, blocks: list[LogBlock], dataset, log_path, problems: list[str]):
@@ -182,6 +183,7 @@ def import_log(store: RationaleStore, log_path, data_dir, problems: list[str]) -
             report.gold_disagrees += not _gold_agrees(block.gold, example.answer, mapping)
             record = block_record(task, block, example, mapping, log_path.name, score, teacher)
             correct += record.correct
+            report.train_matched += example.sample_index in train
             if record.correct and example.sample_index in train:
                 correct_train.add(example.sample_index)
             try:
@@ -205,3 +207,35 @@ def kojima_logs(log_dir) -> list[pathlib.Path]:
     if not logs:
         raise UserError(f"{log_dir}: no <name>{LOG_SUFFIX} files (expected Kojima et al.'s log folder)")
     return logs
+
+
+def what_the_logs_lack(reports: list[ImportReport], store: RationaleStore) -> list[str]:
+    """Notes, one line each, on the training data the imported logs cannot give: tasks left with
+    no training rationale (Kojima's logs of gsm8k, aqua and commonsense_qa cover only their test
+    questions) and the temperature-0.7 samples of diverse reasoning (the logs are greedy), with
+    the ways to get them."""
+    from rt_jax.teacher.generate import method_name
+
+    get = "import the original's teacher files (import_rt --rt_files=...) or generate them (teacher generate"
+    notes = []
+    test_only = [r.task for r in reports if r.matched and not r.train_matched]
+    if test_only:
+        notes.append(
+            f"note: 0 training rationales for {', '.join(test_only)}: Kojima's logs cover only their test "
+            f"questions; for Fine-tune-CoT {get} --tasks={','.join(test_only)})"
+        )
+    none_correct = [r.task for r in reports if r.train_matched and not r.train_with_correct]
+    if none_correct:
+        notes.append(
+            f"note: 0 correct training rationales for {', '.join(none_correct)}; for Fine-tune-CoT {get} "
+            f"--tasks={','.join(none_correct)})"
+        )
+    sampled = method_name(0.7)
+    with_samples = {task for _, method, task in store.shards() if method == sampled}
+    no_samples = [r.task for r in reports if r.task not in with_samples]
+    if no_samples:
+        notes.append(
+            f"note: no temperature-0.7 samples ({sampled}) for {', '.join(no_samples)}: Kojima's logs are greedy; "
+            f"for diverse reasoning (ft_cot_t70_<D>aug) {get} --temperature=0.7 --num_completions=<D>)"
+        )
+    return notes

@@ -3,6 +3,14 @@
 For each training sample: its first `max_per_sample` completions (completion_index order; D = 1 for
 Fine-tune-CoT, D = 2..64 for diverse reasoning), then only the correct ones, optionally without
 repeated rationale texts.
+
+Rationale filters (a run's `rationale_filter`, an ablation of the paper's choice; `filter_rationales`):
+- `correct`: only rationales whose answer was right (the paper's default);
+- `all`: every rationale, trained with the teacher's own answer (rationale and answer agree;
+  a rationale with no parsable answer has nothing to end in and is left out);
+- `none_gold`: no filter, every rationale trained with the dataset's gold answer.
+`max_rationale_tokens` > 0 also leaves out rationales longer than that many whitespace-separated
+tokens (the teacher's own tokenizer is not known for cached rationales).
 """
 
 from __future__ import annotations
@@ -11,10 +19,12 @@ import dataclasses
 import re
 from typing import Iterable
 
+from rt_jax.errors import UserError
 from rt_jax.teacher.record import Record
 from rt_jax.teacher.store import RationaleStore
 
 _CITED_OPTION = re.compile(r"\(([A-F])\)")
+RATIONALE_FILTERS = ("correct", "all", "none_gold")
 
 
 def in_dataset_letters(record: Record) -> Record:
@@ -26,6 +36,30 @@ def in_dataset_letters(record: Record) -> Record:
         return record
     rationale = _CITED_OPTION.sub(lambda m: f"({mapping.get(m.group(1), m.group(1))})", record.reasoning_completion)
     return dataclasses.replace(record, reasoning_completion=rationale)
+
+
+def check_filter(rationale_filter: str) -> None:
+    if rationale_filter not in RATIONALE_FILTERS:
+        raise UserError(
+            f"--config.rationale_filter={rationale_filter!r}: expected one of {', '.join(RATIONALE_FILTERS)}"
+        )
+
+
+def filter_rationales(
+    records: Iterable[Record], rationale_filter: str = "correct", max_tokens: int = 0
+) -> list[Record]:
+    """The records a run trains on under `rationale_filter` and `max_tokens` (module docstring)."""
+    check_filter(rationale_filter)
+    kept = []
+    for rec in records:
+        if max_tokens > 0 and len(rec.reasoning_completion.split()) > max_tokens:
+            continue
+        if rationale_filter == "correct" and not rec.correct:
+            continue
+        if rationale_filter == "all" and rec.prediction is None:
+            continue
+        kept.append(rec)
+    return kept
 
 
 def select_rationales(

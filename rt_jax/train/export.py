@@ -24,8 +24,9 @@ from rt_jax.train import state as state_lib
 WHICH = ("best", "latest")
 
 
-def pick_step(checkpoints: ckpt_lib.Checkpoints, step: str | int) -> int:
-    """`best` (highest eval accuracy; the latest when none was evaluated), `latest`, or a step number."""
+def pick_step(checkpoints: ckpt_lib.Checkpoints, step: str | int, flag: str = "--step") -> int:
+    """`best` (highest eval accuracy; the latest when none was evaluated), `latest`, or a step
+    number; errors name `flag`, the command's flag that gave `step`."""
     saved = checkpoints.all_steps()
     if not saved:
         raise UserError(f"{checkpoints.directory}: no checkpoint saved yet")
@@ -36,24 +37,30 @@ def pick_step(checkpoints: ckpt_lib.Checkpoints, step: str | int) -> int:
     try:
         number = int(step)
     except ValueError:
-        raise UserError(f"--step={step}: expected one of {', '.join(WHICH)} or a saved step number") from None
+        raise UserError(f"{flag}={step}: expected one of {', '.join(WHICH)} or a saved step number") from None
     if number not in saved:
-        raise UserError(f"--step={number}: not saved in {checkpoints.directory}; saved steps: {sorted(saved)}")
+        raise UserError(f"{flag}={number}: not saved in {checkpoints.directory}; saved steps: {sorted(saved)}")
     return number
 
 
-def restore_student(workdir, step: str | int = "best"):
-    """(LoadedModel with the checkpoint's params on the default device, the step restored)."""
+def restore_student(workdir, step: str | int = "best", flag: str = "--step"):
+    """(LoadedModel with the checkpoint's params on the default device, the step restored).
+    A damaged checkpoint is a one-line UserError naming its step and `flag` to choose another."""
     config = run_dir.read_config(workdir)
-    loaded = load_student(config)
-    # The optimizer state's structure does not depend on the schedule's length.
-    abstract = state_lib.abstract_state(loaded.params, optim.make_optimizer(config.train, total_steps=1))
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
     checkpoints = ckpt_lib.Checkpoints(run_dir.path(workdir) / run_dir.CHECKPOINTS_DIR, async_save=False)
     try:
-        chosen = pick_step(checkpoints, step)
-        state, _ = checkpoints.restore(chosen, target)
+        chosen = pick_step(checkpoints, step, flag)  # before the student loads
+        loaded = load_student(config)
+        # The optimizer state's structure does not depend on the schedule's length.
+        abstract = state_lib.abstract_state(loaded.params, optim.make_optimizer(config.train, total_steps=1))
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
+        try:
+            state, _ = checkpoints.restore(chosen, target)
+        except ckpt_lib.DamagedCheckpoint as e:
+            others = sorted(s for s in checkpoints.all_steps() if s != chosen)
+            choice = f"choose another with {flag}= (saved steps: {others})" if others else "no other step is saved"
+            raise UserError(f"{flag}={step}: {e}; {choice}") from None
     finally:
         checkpoints.close()
     return dataclasses.replace(loaded, params=state.params), chosen
@@ -69,11 +76,16 @@ def define_flags() -> None:
 
 
 def main(argv):
+    from absl import logging
+
     from rt_jax.models import save_pretrained
 
-    del argv
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {argv[1:]}; use --flag=value")
     if not FLAGS.workdir or not FLAGS.out_dir:
         raise UserError("--workdir and --out_dir are required")
+    run_dir.check_writable(FLAGS.out_dir, "--out_dir")  # before the checkpoint is read
+    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
     loaded, step = restore_student(FLAGS.workdir, FLAGS.step)
     save_pretrained(loaded, FLAGS.out_dir)
     print(f"step {step} of {FLAGS.workdir} -> {FLAGS.out_dir}", file=sys.stderr)

@@ -3,7 +3,8 @@ per-epoch evaluation, results.json. Re-running in the same workdir resumes from 
 checkpoint with the same data order and RNG, so an interrupted run ends where an
 uninterrupted one does.
 
-`train` checks the run before any work (workdir, task, student: rt_jax.run_dir), locks the
+`train` checks the run before any work (workdir: rt_jax.run_dir; every setting:
+rt_jax.configs.validate; the teacher cache's lines: rt_jax.data.pipeline), locks the
 workdir, loads the student and its data, and hands over to a `Segment`: this process's part of
 the run, from a fresh start or the latest checkpoint up to the last epoch or train.max_steps."""
 
@@ -20,8 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from rt_jax import parallel, run_dir
+from rt_jax.configs.validate import validate_run
+from rt_jax.data.pipeline import check_teacher_cache
 from rt_jax.errors import UserError
-from rt_jax.student import check_student, load_student
+from rt_jax.student import load_student
 from rt_jax.train import checkpoint as ckpt_lib
 from rt_jax.train import metrics as metrics_lib
 from rt_jax.train import optim
@@ -63,7 +66,15 @@ def build_data(config, loaded):
 
 # ------------------------------------------------------------------ the run
 def train(
-    config, workdir, *, loaded=None, data=None, evaluate_fn: EvaluateFn | None = None, devices=None, stream=None
+    config,
+    workdir,
+    *,
+    loaded=None,
+    data=None,
+    evaluate_fn: EvaluateFn | None = None,
+    devices=None,
+    stream=None,
+    label: str = "",
 ) -> dict:
     """Runs (or resumes) the training run of `config` in `workdir`; returns results.json's dict.
 
@@ -75,11 +86,10 @@ def train(
     parallel.initialize_distributed(config.distributed)
     is_chief = jax.process_index() == 0
     run_dir.check(config, workdir)  # refuse another run's workdir, or one we cannot write, before any work
-    ensure_task(config)
-    check_student(config, loads=loaded is None)
-    from rt_jax.evaluation import check_chat_template
-
-    check_chat_template(config)  # per-epoch evaluation: fine-tuning keeps the paper's plain prompts
+    num_devices = len(jax.devices() if devices is None else devices)
+    validate_run(config, training=True, loads_student=loaded is None, num_devices=num_devices)
+    if data is None:
+        check_teacher_cache(config)  # bad cache lines: refused (or reported) before the student loads
     mesh = parallel.make_mesh(config.mesh, devices)
     parallel.check_batch_size(config.train.batch_size, mesh, config.train.grad_accum_steps)
     with run_dir.lock(workdir, enabled=is_chief):  # the other hosts share the chief's workdir
@@ -89,7 +99,7 @@ def train(
             run_dir.write_snapshot(config, workdir)  # the snapshot only once the config is valid
         if evaluate_fn is None:
             from rt_jax.evaluation import evaluate_epoch as evaluate_fn
-        segment = Segment(config, workdir, loaded, data, mesh, evaluate_fn, stream, wall_start)
+        segment = Segment(config, workdir, loaded, data, mesh, evaluate_fn, stream, wall_start, label)
         del loaded  # the train state owns the params now (donated): hold no other reference
         try:
             return segment.run()
@@ -101,7 +111,9 @@ class Segment:
     """One process's part of a training run: the train state (restored from the latest
     checkpoint, or fresh), the compiled step, the logs, and the epochs still to do."""
 
-    def __init__(self, config, workdir, loaded, data, mesh, evaluate_fn: EvaluateFn, stream, wall_start: float):
+    def __init__(
+        self, config, workdir, loaded, data, mesh, evaluate_fn: EvaluateFn, stream, wall_start: float, label: str = ""
+    ):
         from rt_jax.models import logical_axes
 
         t = config.train
@@ -114,10 +126,13 @@ class Segment:
         self.checkpoints = ckpt_lib.Checkpoints(workdir / run_dir.CHECKPOINTS_DIR, keep=t.keep_checkpoints)
         self.wall_start, self.wall_before = wall_start, 0.0
         self.start_epoch, self.epochs = 0, []
-        self.last_good = self.checkpoints.latest_step()
-        if self.last_good is not None:
-            self.state = self._resume(abstract, shardings)
+        restored = self.checkpoints.restore_newest(
+            ckpt_lib.sharded_target(abstract, shardings), move_aside=jax.process_index() == 0
+        )
+        if restored is not None:
+            self.state = self._resume(*restored)
         else:
+            self.last_good = None
             self.state = state_lib.create_state(loaded.params, optimizer, shardings)
         # from here on the train state owns the (donated) params; evaluation gets them explicitly
         self.loaded = dataclasses.replace(loaded, params=None)
@@ -127,14 +142,18 @@ class Segment:
         hf_config = loaded.config
         self.flops_per_token = lambda width: metrics_lib.flops_per_token(hf_config, num_params, width)
         peak = metrics_lib.device_peak_flops() * mesh.devices.size
-        self.log = metrics_lib.RunLog(workdir, self.total_steps, enabled=jax.process_index() == 0, stream=stream)
+        self.log = metrics_lib.RunLog(
+            workdir, self.total_steps, enabled=jax.process_index() == 0, stream=stream, label=label
+        )
         self.teacher_data = run_dir.teacher_data(config, data)
         self.pending: list[tuple[int, Any]] = []  # (step, device metrics) not yet checked on the host
         self.step = int(jax.device_get(self.state.step))
         self.throughput = metrics_lib.Throughput(peak)
 
-    def _resume(self, abstract, shardings):
-        state, saved = self.checkpoints.restore(self.last_good, ckpt_lib.sharded_target(abstract, shardings))
+    def _resume(self, step: int, state, saved: dict, skipped: list[str]):
+        for line in skipped:  # a damaged newer checkpoint: say which and why
+            log.warning("%s", line)
+        self.last_good = step
         self.iterator.restore(saved["data"])
         self.start_epoch, self.epochs = saved["epoch"], saved["epochs"]
         self.wall_before = saved.get("wall_time_s", 0.0)  # earlier segments, up to that checkpoint

@@ -116,7 +116,7 @@ class Throughput:
         return out
 
 
-def _last_steps(path) -> dict[str, int]:
+def last_steps(path) -> dict[str, int]:
     """prefix ("train", "eval") -> the last step a metrics.jsonl already has a line of."""
     last: dict[str, int] = {}
     if not os.path.exists(path):
@@ -136,7 +136,8 @@ def _last_steps(path) -> dict[str, int]:
 
 
 class RunLog:
-    """metrics.jsonl + TensorBoard events + a progress line; only process 0 writes."""
+    """metrics.jsonl + TensorBoard events + a progress line; only process 0 writes. `label`
+    (e.g. the method) starts every console line, for runs whose output shares a terminal."""
 
     def __init__(
         self,
@@ -145,8 +146,10 @@ class RunLog:
         enabled: bool = True,
         stream=None,
         remote_flush_s: float = 30.0,
+        label: str = "",
     ):
         self.enabled = enabled
+        self.prefix = f"[{label}] " if label else ""
         self.total_steps = total_steps
         self.stream = stream or sys.stderr
         self._writer = None
@@ -166,7 +169,7 @@ class RunLog:
                 jsonl = self._mirror.fetch(run_dir.METRICS_FILE)
             else:
                 local, jsonl = workdir, workdir / run_dir.METRICS_FILE
-            self._logged = _last_steps(jsonl)
+            self._logged = last_steps(jsonl)
             self._writer = SummaryWriter(os.fspath(local / run_dir.TENSORBOARD_DIR))
             self._jsonl = open(jsonl, "a", encoding="utf-8")
             if self._jsonl.tell() and not _ends_with_newline(jsonl):
@@ -198,7 +201,7 @@ class RunLog:
             left = (self.total_steps - step) / rate if rate > 0 else 0
             eta = time.strftime("%H:%M:%S", time.gmtime(left))
         done = int(30 * step / max(self.total_steps, 1))
-        line = (
+        line = self.prefix + (
             f"epoch {epoch} [{'#' * done}{'.' * (30 - done)}] {step}/{self.total_steps} "
             f"loss {metrics.get('loss', float('nan')):.4f} tok/s {metrics.get('tokens_per_s', 0):.0f} ETA {eta}"
         )
@@ -210,8 +213,10 @@ class RunLog:
         if not self.enabled or record.get("accuracy") is None:
             return
         val = record.get("validation_accuracy")
-        line = f"epoch {epoch}: accuracy {record['accuracy']:.2f}% on {record.get('num_test', '?')} test questions" + (
-            f", validation {val:.2f}%" if val is not None else ""
+        line = (
+            self.prefix
+            + f"epoch {epoch}: accuracy {record['accuracy']:.2f}% on {record.get('num_test', '?')} test questions"
+            + (f", validation {val:.2f}%" if val is not None else "")
         )
         print(("\n" if self.stream.isatty() else "") + line, file=self.stream, flush=True)
 

@@ -138,13 +138,26 @@ def test_config_files_by_path_short_name_or_old_path(tmp_path):
     assert configs.resolve("paper.py") == packaged
     assert configs.resolve("sweeps/paper") == str(configs.DIR / "sweeps" / "paper.py")
     assert configs.resolve(f"{packaged}:x") == f"{packaged}:x"
-    assert configs.names() == ["base", "demo", "paper", "sweeps/diverse_reasoning", "sweeps/paper"]
+    assert configs.names() == [
+        "base",
+        "demo",
+        "paper",
+        "sweeps/ablations",
+        "sweeps/dataset_size",
+        "sweeps/diverse_reasoning",
+        "sweeps/diverse_reasoning_open",
+        "sweeps/hyperparameters",
+        "sweeps/paper",
+        "sweeps/rationale_filter",
+        "sweeps/stability",
+        "sweeps/teachers",
+    ]
     assert configs.load("paper:svamp,ft,gpt2").to_dict() == paper.get_config("svamp,ft,gpt2").to_dict()
     with pytest.raises(UserError) as e:
         configs.resolve("papr:multiarith", "config")
     assert str(e.value) == (
         "--config=papr:multiarith: 'papr' is neither a file nor a packaged config; "
-        "expected a path or one of base, demo, paper, sweeps/diverse_reasoning, sweeps/paper"
+        f"expected a path or one of {', '.join(configs.names())}"
     )
     app = tmp_path / "app.py"
     app.write_text(APP)

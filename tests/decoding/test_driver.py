@@ -40,6 +40,8 @@ def char_gpt2(gpt2_pair):
         (dict(temperature=-0.1, strategy="sample"), "temperature"),
         (dict(strategy="nucleus"), "strategy"),
         (dict(num_beams=2, num_return_sequences=3, strategy="beam"), "num_return_sequences"),
+        (dict(slots=0), "slots"),
+        (dict(batching="dynamic"), "batching"),
     ],
 )
 def test_bad_settings_are_user_errors(char_gpt2, settings, field):
@@ -55,7 +57,7 @@ def test_bad_prompts_fail_before_compiling(char_gpt2):
         decoder.decode_texts([])
     with pytest.raises(UserError, match="prompt 1 has 64 tokens.*context of 64"):
         decoder.decode_texts(["ok", "x" * 64])
-    assert decoder._run._cache_size() == 0
+    assert decoder._run._cache_size() == 0 and decoder.slot_loop.compiled_shapes() == 0
 
 
 def test_texts_in_input_order_with_stop_string(char_gpt2):
@@ -76,7 +78,7 @@ def test_texts_in_input_order_with_stop_string(char_gpt2):
 
 def test_buckets_bound_compilations_and_context_caps_length(char_gpt2):
     _, loaded = char_gpt2
-    decoder = Decoder(loaded, DecodeConfig(max_new_tokens=10, batch_size=4))
+    decoder = Decoder(loaded, DecodeConfig(max_new_tokens=10, batch_size=4, batching="static"))
     prompts = ["y" * n for n in range(1, 8)] + ["x" * 60]
     outs = decoder.decode_texts(prompts)
     assert len(outs) == 8

@@ -2,6 +2,7 @@
 the full-size demo as a slow test."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -55,16 +56,46 @@ def check_demo(out, methods, rows):
         assert f"| {row.title} | {row.train_examples} | {row.accuracy:.1f} |" in table
 
 
-def test_toy_demo_diverse_reasoning(tmp_path):
-    """The default suite's end-to-end run: rule-based teacher -> real cache -> D=2 correct
-    rationales -> real training loop -> decoding -> scoring -> table; a re-run reuses it."""
-    out = tmp_path / "demo"
-    rows = demo.run_demo(toy_config(), out, ("ft_cot_t70_2aug",), stream=sys.stderr)
-    check_demo(out, ("ft_cot_t70_2aug",), rows)
+PROGRESS_LINE = re.compile(r"epoch \d+ \[|epoch \d+: accuracy")  # the training loop's step and accuracy lines
+
+
+def check_labels(stderr: str, methods) -> None:
+    """Every progress line of the training loop starts with its run's [method]; each method has
+    its step and accuracy lines."""
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if PROGRESS_LINE.search(line)]
+    assert lines and all(re.match(r"\[[a-z0-9_]+\] epoch \d+", line) for line in lines), lines
+    for method in methods:
+        assert any(line.startswith(f"[{method}] epoch 0 [") for line in lines), (method, lines)
+        assert any(line.startswith(f"[{method}] epoch 0: accuracy") for line in lines), (method, lines)
+
+
+def test_toy_demo_diverse_reasoning(tmp_path, capfd):
+    """The default suite's end-to-end run: rule-based teacher -> real cache -> correct rationales
+    (greedy for ft, D=2 for diverse) -> real training loop -> decoding -> scoring -> table and
+    report; progress lines carry their method; a re-run reuses the runs and says so."""
+    out, methods = tmp_path / "demo", ("ft", "ft_cot_t70_2aug")
+    rows = demo.run_demo(toy_config(), out, methods, stream=sys.stdout, eta_every_s=0.2)
+    check_demo(out, methods, rows)
+    first = capfd.readouterr()
+    check_labels(first.err, methods)
+    assert first.out.splitlines()[0].endswith(
+        f"writing under {out}: task data {out / 'data'}, teacher cache {out / 'teacher_cache'}, "
+        f"runs {out / 'runs'}/<method>, table {out / 'demo_results.md'}, report and plots {out / 'report'}"
+    )
+    # each training run plans demo.steps=3 steps; the ETA line comes when a run's steps are logged
+    assert re.search(r"overall: \d+/6 training steps, ETA \d\d:\d\d:\d\d", first.out), first.out
+    assert "reused" not in first.out
+    report = (out / "report" / "report.md").read_text()  # rt_jax.report of the demo's runs
+    assert all(f"| {method} |" in report for method in methods), report
+
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
-    again = demo.run_demo(toy_config(), out, ("ft_cot_t70_2aug",), stream=sys.stderr)
-    assert again[0].reused and again[0].accuracy == rows[0].accuracy
+    again = demo.run_demo(toy_config(), out, methods, stream=sys.stdout)
+    assert all(r.reused for r in again) and [r.accuracy for r in again] == [r.accuracy for r in rows]
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()} == before
+    second = capfd.readouterr()
+    for method in methods:
+        assert f"] {method}: reused finished run {out / 'runs' / method}\n" in second.out
+    assert not PROGRESS_LINE.search(second.err) and "training ..." not in second.out
 
 
 @pytest.mark.slow  # three training runs: ~2 minutes on the shared machine
@@ -163,11 +194,12 @@ def test_full_demo_shows_the_fine_tune_cot_effect(tmp_path):
 
 
 @pytest.mark.slow  # two spawned worker processes start JAX: ~1 minute on the shared machine
-def test_toy_demo_two_workers_matches_one_after_another(tmp_path):
+def test_toy_demo_two_workers_matches_one_after_another(tmp_path, capfd):
     """Methods trained side by side in worker processes give the same table as run in turn."""
     methods = ("zs", "ft_cot", "ft_cot_t70_2aug")
     side_by_side = demo.run_demo(toy_config(), tmp_path / "two", methods, stream=sys.stderr, workers=2)
     check_demo(tmp_path / "two", methods, side_by_side)
+    check_labels(capfd.readouterr().err, ("ft_cot", "ft_cot_t70_2aug"))  # the workers' interleaved lines
     in_turn = demo.run_demo(toy_config(), tmp_path / "one", methods, stream=sys.stderr, workers=1)
     assert [(r.method, r.train_examples, r.num_test) for r in side_by_side] == [
         (r.method, r.train_examples, r.num_test) for r in in_turn

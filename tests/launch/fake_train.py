@@ -33,6 +33,10 @@ accuracy = 10.0 * int(seed) + len(task)
             "student": student,
             "seed": int(seed),
             "teacher": None,
+            # the identity fields rt_jax.train records: its --config.<field> overrides
+            "overrides": {
+                k[len("config.") :]: v for k, v in flags.items() if k.startswith("config.") and "fake" not in k
+            },
             "epochs": [{"epoch": 0, "step": steps, "accuracy": accuracy, "num_test": 10}],
             "best": {"epoch": 0, "accuracy": accuracy},
             "final": {"epoch": 0, "accuracy": accuracy},

@@ -98,6 +98,7 @@ def write_sweep_config(path: pathlib.Path, root: pathlib.Path, command=None, **f
         grids=[],
         overrides={},
         command=command,
+        extra_fields=("fake_steps", "fake_step_seconds", "fake_fail"),  # flags only the fake train command has
     )
     values.update(fields)
     body = "\n".join(f"    c.{k} = {v!r}" for k, v in values.items())
@@ -111,3 +112,46 @@ def starts(run_dir: pathlib.Path) -> list[int]:
     """The checkpoint step each start of the fake train command began at."""
     path = run_dir / "starts.txt"
     return [int(s) for s in path.read_text().split()] if path.exists() else []
+
+
+TASKS = ("multiarith", "single_eq")  # of the tiny real sweeps
+
+
+class OracleTeacher:
+    """A teacher backend that knows the gold answers: its rationales end in the right answer,
+    so Fine-tune-CoT's correctness filter keeps them (test stand-in for the large teacher)."""
+
+    def __init__(self, examples):
+        self.answers = {ex.question.strip(): ex.answer for ex in examples}
+
+    def complete(self, prompts, max_tokens, temperature, seed=None):
+        from rt_jax.teacher.backends import Completion
+        from rt_jax.teacher.generate import COT_TRIGGER
+
+        out = []
+        for prompt in prompts:
+            gold = self.answers[prompt[len("Q: ") : prompt.index("\nA: ")]]
+            text = f" Counting it all, we get {gold}." if prompt.endswith(COT_TRIGGER) else f" {gold}."
+            out.append(Completion(text, "stop"))
+        return out
+
+
+def make_tiny_setup(out, data_dir):
+    """A teacher cache for the training questions of TASKS (greedy + 2 samples at temperature
+    0.7) and a from-scratch 1-layer byte-level GPT-2."""
+    from rt_jax import configs, demo
+    from rt_jax.tasks import load_dataset, load_split
+    from rt_jax.teacher.generate import generate_rationales
+    from rt_jax.teacher.store import RationaleStore
+
+    store = RationaleStore(out / "teacher_cache")
+    for task in TASKS:
+        examples = load_dataset(task, data_dir).select(load_split(task, data_dir).train)
+        for temperature, count in ((0.0, 1), (0.7, 2)):
+            generate_rationales(
+                store, OracleTeacher(examples), task, examples, "oracle", count, temperature, progress=False
+            )
+    cfg = configs.load("demo:ft_cot")
+    d = cfg.demo
+    d.n_layer, d.n_embd, d.n_head, d.n_positions = 1, 32, 2, 512
+    return demo.make_student(cfg, out)

@@ -56,10 +56,11 @@ def test_runs_have_stable_names_and_commands(tmp_path):
     first, again = grid.expand(cfg), grid.expand(cfg)
     assert [r.name for r in first] == [r.name for r in again]
     cfg.grids = [{"tasks": ("svamp",), "overrides": {"train": {"batch_size": 32}, "seed": 3}}]
-    assert grid.expand(cfg)[0].overrides == (("seed", "3"), ("train.batch_size", "32"))
+    (svamp, *_) = grid.expand(cfg)
+    assert (svamp.seed, svamp.overrides) == (3, (("train.batch_size", "32"),))  # a seed override is the run's seed
     cfg.grids = []
     run = first[0]
-    assert run.name == "multiarith__gpt2__ft_cot_t70_1aug__seed0"
+    assert run.name == "multiarith__gpt2__ft_cot_t70_1aug__seed0__train.batch_size=16"
     assert grid.command_for(run, cfg, "/w/x") == [
         sys.executable,
         "-m",
@@ -92,6 +93,10 @@ def test_bad_sweeps_exit_2_before_anything_starts(tmp_path):
     config = write_sweep_config(tmp_path / "s.py", tmp_path / "root", students=("gpt-9",))
     done = run_cli("sweep", f"--sweep={config}")
     assert done.returncode == 2 and "unknown student 'gpt-9'" in done.stderr, done.stderr
+    config = write_sweep_config(tmp_path / "s.py", tmp_path / "root", axes={"train": {"learning_rat": (1e-4,)}})
+    done = run_cli("sweep", f"--sweep={config}")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "grids[0]: field 'train.learning_rat' is not in the run config" in done.stderr, done.stderr
     (tmp_path / "a_file").write_text("")
     config = write_sweep_config(tmp_path / "s.py", tmp_path / "a_file" / "root")
     done = run_cli("sweep", f"--sweep={config}")
@@ -154,7 +159,7 @@ def test_local_sweep_retries_failures_and_skips_finished_runs(tmp_path):
     assert "2 runs not done" in done.stderr
     runs = root / "runs"
     ok = ["multiarith__gpt2__ft_cot__seed0", "multiarith__gpt2__ft_cot__seed1"]
-    bad = ["svamp__gpt2__ft_cot__seed0", "svamp__gpt2__ft_cot__seed1"]
+    bad = ["svamp__gpt2__ft_cot__seed0__fake_fail=1", "svamp__gpt2__ft_cot__seed1__fake_fail=1"]
     for name in ok:
         assert starts(runs / name) == [0]
         assert run_state.read_state(runs / name)["status"] == "done"
@@ -176,6 +181,9 @@ def test_local_sweep_retries_failures_and_skips_finished_runs(tmp_path):
     )
     assert retry.returncode == 1
     assert [starts(runs / n) for n in ok + bad] == [[0], [0], [0, 0], [0, 0, 0, 0]]
+
+
+FAKE_24 = "fake_step_seconds=0.05+fake_steps=24"  # the overrides, in the run names
 
 
 def _wait_for(predicate, timeout=120.0):
@@ -201,13 +209,13 @@ def test_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
         tmp_path / "s.py", root, seeds=(0, 1, 2), overrides={"fake_steps": 24, "fake_step_seconds": 0.05}
     )
     runs = root / "runs"
-    first, second, third = (runs / f"multiarith__gpt2__ft_cot__seed{s}" for s in range(3))
+    first, second, third = (runs / f"multiarith__gpt2__ft_cot__seed{s}__{FAKE_24}" for s in range(3))
     sweep = _start_sweep(config)
     _wait_for(lambda: (first / "results.json").exists() and (second / "checkpoint.json").exists())
     sweep.send_signal(signal.SIGTERM)  # like Ctrl-C or a preempted launcher VM
     out, err = sweep.communicate(timeout=60)
     assert sweep.returncode == 130, err
-    assert "interrupted multiarith__gpt2__ft_cot__seed1" in out
+    assert f"interrupted multiarith__gpt2__ft_cot__seed1__{FAKE_24}" in out
     status = run_cli("sweep", f"--sweep={config}", "--status").stdout
     assert "done 1, running 0, failed 0, interrupted 1, pending 1 (of 3 runs)" in status
     stopped_at = json.loads((second / "checkpoint.json").read_text())["step"]
@@ -227,7 +235,7 @@ def test_restarted_sweep_adopts_a_run_its_killed_predecessor_left_running(tmp_pa
     config = write_sweep_config(
         tmp_path / "s.py", root, seeds=(0, 1), overrides={"fake_steps": 30, "fake_step_seconds": 0.05}
     )
-    first = root / "runs" / "multiarith__gpt2__ft_cot__seed0"
+    first = root / "runs" / "multiarith__gpt2__ft_cot__seed0__fake_step_seconds=0.05+fake_steps=30"
     sweep = _start_sweep(config)
     _wait_for(lambda: (first / "checkpoint.json").exists())
     sweep.kill()  # SIGKILL: no clean-up; the run goes on in its own session
@@ -236,7 +244,7 @@ def test_restarted_sweep_adopts_a_run_its_killed_predecessor_left_running(tmp_pa
     sweep = _start_sweep(config)
     out, err = sweep.communicate(timeout=120)
     assert sweep.returncode == 0, err
-    assert "adopt  multiarith__gpt2__ft_cot__seed0" in out
+    assert f"adopt  {first.name}" in out
     assert starts(first) == [0]  # waited for it, did not start it twice
     assert run_state.read_state(first)["status"] == "done"
 
@@ -313,3 +321,113 @@ def test_staged_run_resumes_from_the_bucket_and_copies_back(tmp_path):
     failing = hosts.staged_run_command(argv + ["--config.fake_fail=1"], "r1", str(REPO_ROOT))
     assert subprocess.run(["bash", "-c", failing], env=env).returncode == 1  # status kept
     assert starts(bucket_run) == [2, 4]  # copied back even when the run failed
+
+
+def test_runs_differing_in_an_override_get_their_own_workdirs():
+    cfg = load_sweep("diverse_reasoning")
+    cfg.tasks, cfg.students, cfg.num_rationales = ("multiarith",), ("gpt2",), (1,)
+    cfg.grids = [
+        {"overrides": {"train": {"learning_rate": 1e-4}}},
+        {"overrides": {"train": {"learning_rate": 3e-5}}},
+        {"overrides": {"train": {"learning_rate": 1e-4}}},  # the same run again: planned once
+        {"overrides": {"train": {"learning_rate": 3e-4}}},  # the run config's own value: the plain run
+    ]
+    names = [r.name for r in grid.expand(cfg)]
+    assert names == [
+        "multiarith__gpt2__ft_cot_t70_1aug__seed0__train.learning_rate=0.0001",
+        "multiarith__gpt2__ft_cot_t70_1aug__seed0__train.learning_rate=3e-05",
+        "multiarith__gpt2__ft_cot_t70_1aug__seed0",
+    ]
+    cfg.grids = []
+    cfg.axes = {"train": {"learning_rate": (1e-4, 3e-5), "batch_size": (8, 16)}, "teacher": ("a/b c",)}
+    runs = grid.expand(cfg)
+    assert len({r.name for r in runs}) == 4  # 2 x 2 (batch size 8 is the default: not in the name)
+    assert all(r.name.split("__")[-1].startswith("h") for r in runs)  # "a/b c" is no file name: hashed
+    assert {dict(r.overrides)["train.learning_rate"] for r in runs} == {"0.0001", "3e-05"}
+    # where the data lives and run control are passed on, but no part of the name
+    cfg.axes = {}
+    cfg.overrides = {"data_dir": "/my/data", "train": {"max_steps": 5}}
+    (run,) = grid.expand(cfg)
+    assert run.name == "multiarith__gpt2__ft_cot_t70_1aug__seed0"
+    assert grid.command_for(run, cfg, "/w")[-2:] == ["--config.data_dir=/my/data", "--config.train.max_steps=5"]
+    assert run.identity("paper")["overrides"] == {"data_dir": "/my/data"}
+
+
+def test_an_override_field_the_run_config_lacks_is_named_with_its_grid():
+    cfg = load_sweep("diverse_reasoning")
+    cfg.grids = [{}, {"axes": {"train.learning_rat": (1e-4, 3e-4)}}]
+    with pytest.raises(UserError, match=r"grids\[1\]: field 'train.learning_rat' is not in the run config"):
+        grid.expand(cfg)
+
+
+def test_a_root_planned_by_another_sweep_with_the_same_names_is_refused(tmp_path):
+    root = tmp_path / "root"
+    config = write_sweep_config(tmp_path / "s.py", root, train_config="paper")
+    assert run_cli("sweep", f"--sweep={config}", "--poll_seconds=0.05", "--noreport").returncode == 0
+    index = json.loads((root / grid.INDEX_FILE).read_text())
+    assert index["runs"]["multiarith__gpt2__ft_cot__seed0"]["train_config"] == "paper"
+    other = write_sweep_config(tmp_path / "t.py", root, train_config=str(configs.path("paper")))
+    done = run_cli("sweep", f"--sweep={other}", "--poll_seconds=0.05", "--noreport")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: {root}/{grid.INDEX_FILE}: run multiarith__gpt2__ft_cot__seed0 was planned there by an earlier "
+        "sweep with another config (differs in train_config); use a new sweep root"
+    ]
+    status = json.loads(run_cli("sweep", f"--sweep={config}", "--status", "--json").stdout)
+    assert status["summary"]["done"] == 1 and status["summary"]["total"] == 1
+    assert status["runs"][0]["name"] == "multiarith__gpt2__ft_cot__seed0" and status["runs"][0]["status"] == "done"
+
+
+ABLATIONS = {  # packaged sweep -> (runs, the axis field, its values in the run names/commands)
+    "dataset_size": (4 * 3 * 3 * 4, "max_train_examples", {"8", "32", "128", None}),
+    "rationale_filter": (4 * 3 * 2 * 3, "rationale_filter", {None, "all", "none_gold"}),
+    "stability": (4 * 3 * 3 * 3, None, None),
+    "diverse_reasoning_open": (4 * 3 * (2 + 7), None, None),
+    "hyperparameters": (4 * 3 * (9 + 3 - 1), "train.learning_rate", {"0.0001", None, "0.001"}),
+    "teachers": (4 * 3 * (2 * 2 + 3 - 1), "teacher", {None, "llama-3.1-70b"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_ablation_sweeps_plan_one_run_per_combination(name, tmp_path):
+    count, field, values = ABLATIONS[name]
+    cfg = load_sweep(name)
+    runs = grid.expand(cfg)
+    assert len(runs) == count == len({r.name for r in runs})
+    assert {r.student for r in runs} == {"smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b"}
+    if field:
+        assert {dict(r.overrides).get(field) for r in runs} == values
+        run = next(r for r in runs if dict(r.overrides).get(field))
+        value = dict(run.overrides)[field]
+        assert f"{field}={value}" in run.name
+        assert f"--config.{field}={value}" in grid.command_for(run, cfg, "/w")
+    if name == "stability":
+        assert {r.seed for r in runs} == {0, 1, 2}
+    if name == "diverse_reasoning_open":
+        assert {methods.degree(r.method) for r in runs} == {None, 1, 2, 4, 8, 16, 32, 64}
+
+
+def test_ablation_sweep_dry_run_from_the_command_line(tmp_path):
+    root = tmp_path / "root"
+    done = run_cli("sweep", "--sweep=sweeps/dataset_size", f"--sweep.root={root}", "--dry_run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"sweep dataset_size: 144 runs in {root}/runs")
+    assert (
+        f"--config=paper:multiarith,ft,smollm2-135m,0 --workdir={root}/runs/"
+        "multiarith__smollm2-135m__ft__seed0__max_train_examples=8 --config.max_train_examples=8"
+    ) in done.stdout
+    assert not root.exists()  # a dry run writes nothing
+
+
+def test_a_sweep_of_two_learning_rates_trains_two_runs_and_reports_two_rows(tmp_path):
+    root = tmp_path / "root"
+    config = write_sweep_config(tmp_path / "s.py", root, axes={"train": {"learning_rate": (1e-4, 3e-5)}})
+    done = run_cli("sweep", f"--sweep={config}", "--poll_seconds=0.05")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (root / "runs").iterdir()) == [
+        "multiarith__gpt2__ft_cot__seed0__train.learning_rate=0.0001",
+        "multiarith__gpt2__ft_cot__seed0__train.learning_rate=3e-05",
+    ]
+    table = (root / "report" / "report.md").read_text()
+    assert "| ft_cot [train.learning_rate=0.0001] | gpt2 (124M) |" in table
+    assert "| ft_cot [train.learning_rate=3e-05] | gpt2 (124M) |" in table

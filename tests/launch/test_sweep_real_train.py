@@ -9,52 +9,10 @@ import sys
 import time
 
 import pytest
-from launch_helpers import REPO_ROOT, run_cli, write_sweep_config
+from launch_helpers import REPO_ROOT, TASKS, make_tiny_setup, run_cli, write_sweep_config
 
 from launch import grid, run_state
 from rt_jax import run_dir
-
-TASKS = ("multiarith", "single_eq")
-
-
-class OracleTeacher:
-    """A teacher backend that knows the gold answers: its rationales end in the right answer,
-    so Fine-tune-CoT's correctness filter keeps them (test stand-in for the large teacher)."""
-
-    def __init__(self, examples):
-        self.answers = {ex.question.strip(): ex.answer for ex in examples}
-
-    def complete(self, prompts, max_tokens, temperature, seed=None):
-        from rt_jax.teacher.backends import Completion
-        from rt_jax.teacher.generate import COT_TRIGGER
-
-        out = []
-        for prompt in prompts:
-            gold = self.answers[prompt[len("Q: ") : prompt.index("\nA: ")]]
-            text = f" Counting it all, we get {gold}." if prompt.endswith(COT_TRIGGER) else f" {gold}."
-            out.append(Completion(text, "stop"))
-        return out
-
-
-def make_tiny_setup(out, data_dir):
-    """A teacher cache for the training questions of TASKS (greedy + 2 samples at temperature
-    0.7) and a from-scratch 1-layer byte-level GPT-2."""
-    from rt_jax import configs, demo
-    from rt_jax.tasks import load_dataset, load_split
-    from rt_jax.teacher.generate import generate_rationales
-    from rt_jax.teacher.store import RationaleStore
-
-    store = RationaleStore(out / "teacher_cache")
-    for task in TASKS:
-        examples = load_dataset(task, data_dir).select(load_split(task, data_dir).train)
-        for temperature, count in ((0.0, 1), (0.7, 2)):
-            generate_rationales(
-                store, OracleTeacher(examples), task, examples, "oracle", count, temperature, progress=False
-            )
-    cfg = configs.load("demo:ft_cot")
-    d = cfg.demo
-    d.n_layer, d.n_embd, d.n_head, d.n_positions = 1, 32, 2, 512
-    return demo.make_student(cfg, out)
 
 
 def wait_for(predicate, proc, timeout=600.0):

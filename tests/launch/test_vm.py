@@ -145,6 +145,10 @@ def test_printed_commands_pass_the_real_gcloud_argument_parser(tmp_path):
         (("create", "--name=ok", "--zone=central", "--accelerator_type=v4-8"), "--zone='central'"),
         (("create", *TPU, "--accelerator_type=v9-8"), "--accelerator_type='v9-8': expected a TPU type"),
         (("create", *TPU, "--accelerator_type=v4-8", "--valid_until=2h"), "--valid_until applies only with --queued"),
+        (
+            ("create", *TPU, "--accelerator_type=v4-8", "--queued", "--valid_until=soon"),
+            "--valid_until='soon': expected a duration such as 6h",
+        ),
         (("create", "--platform=gpu", *TPU, "--accelerator_type=nvidia-l4"), "--machine_type is required"),
         (
             ("create", "--platform=gpu", *TPU, "--queued", "--accelerator_type=nvidia-l4"),

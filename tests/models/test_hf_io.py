@@ -195,3 +195,20 @@ def test_sharded_safetensors_checkpoint(gpt2_dir, tmp_path):
     GPT2LMHeadModel(GPT2Config(**GPT2_SMALL)).save_pretrained(tmp_path, max_shard_size="20KB")
     assert (tmp_path / "model.safetensors.index.json").is_file()
     _same_params(models.from_pretrained(tmp_path).params, models.from_pretrained(gpt2_dir).params)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def test_a_pickled_bin_is_refused_in_one_line(gpt2_dir, tmp_path, capsys):
+    torch.save({"wte.weight": torch.zeros(2), "payload": _RunsCode()}, tmp_path / "pytorch_model.bin")
+    (tmp_path / "config.json").write_text((gpt2_dir / "config.json").read_text())
+    with pytest.raises(UserError) as err:
+        models.from_pretrained(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path / 'pytorch_model.bin'}: refused: it pickles a print object besides tensors, "
+        "and unpickling that could run code; convert the checkpoint to model.safetensors from a trusted copy"
+    )
+    assert "this ran" not in capsys.readouterr().out

@@ -76,3 +76,12 @@ def test_without_download_a_missing_file_is_reported(tmp_path):
     ds = load_dataset("multiarith", tmp_path, cache_dir=tmp_path / "cache")
     assert len(ds) == 0 and ds.size == 600
     assert ds.missing[0].startswith("missing source file raw/kojima_zero_shot_cot/dataset/MultiArith/MultiArith.json")
+
+
+def test_a_data_dir_that_does_not_exist_is_one_error(tmp_path):
+    with pytest.raises(UserError) as err:
+        load_dataset("multiarith", tmp_path / "nonexistent")
+    assert str(err.value) == (
+        f"data_dir={str(tmp_path / 'nonexistent')!r}: no such folder; expected the folder holding the raw task "
+        "files (raw/, splits/), or download=True"
+    )

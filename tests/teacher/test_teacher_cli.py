@@ -23,7 +23,7 @@ def cache(tmp_path_factory, data_dir):
 
 def test_import_prints_blocks_matched_and_accuracies(cache):
     _, stdout = cache
-    rows = {line.split()[0]: line.split() for line in stdout.splitlines()[1:]}
+    rows = {line.split()[0]: line.split() for line in stdout.splitlines()[1:] if not line.startswith("note:")}
     assert set(rows) == {"coin_flip", "multiarith"}
     # blocks, matched, written, cached, kojima%, ours%, training samples with a correct rationale
     assert rows["coin_flip"][1:] == ["500", "500", "500", "0", "91.40", "91.40", "320"]
