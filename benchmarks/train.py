@@ -136,20 +136,27 @@ def _serve(side, args, conn):
         conn.send(run(steps))
 
 
-def compare_synthetic(args, peak):
-    """Each side in its own process, taking turns: in one process the idle side's thread pools
-    (torch's OpenMP threads spin after each op) would slow the other down."""
+def start_sides(serve, args) -> dict:
+    """{side: (process, pipe)} of `serve(side, args, conn)` for rt_jax and torch, each in its own
+    process: in one process the idle side's thread pools (torch's OpenMP threads spin after each
+    op) would slow the other down. Started one at a time, so the set-ups do not overlap either."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     sides = {}
-    for side in ("rt_jax", "torch"):  # one at a time, so the set-ups do not overlap either
+    for side in ("rt_jax", "torch"):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(side, args, child), daemon=True)
+        proc = ctx.Process(target=serve, args=(side, args, child), daemon=True)
         proc.start()
         if parent.recv() != "ready":
             raise RuntimeError(f"{side} worker failed to start")
         sides[side] = (proc, parent)
+    return sides
+
+
+def compare_synthetic(args, peak):
+    """Each side in its own process (start_sides), taking turns."""
+    sides = start_sides(_serve, args)
     hf_config = models.student_config("gpt2")
     n_params = models.param_count(models.from_config(hf_config, seed=0).module)
     tokens = args.batch * args.seq * args.steps

@@ -68,6 +68,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.eval.temperature = 1.0
     c.eval.max_new_tokens = 128
     c.eval.batch_size = 32
+    # Prompting baselines (zs, zs_cot, fs_cot) of instruct checkpoints: each prompt is the user turn
+    # of the tokenizer's chat template. Fine-tuning methods keep the paper's plain format (refused).
+    c.eval.chat_template = False
     c.eval.validation_fraction = 0.0  # > 0: carve a validation split from train
 
     c.distributed = ml_collections.ConfigDict()

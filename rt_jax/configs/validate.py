@@ -4,8 +4,9 @@ first, so a bad eval setting fails in one line instead of after a training epoch
 
 The checks that already have a home are called, not repeated: the task (rt_jax.tasks.registry),
 the student (rt_jax.student), decoding (rt_jax.decoding.validate through the evaluation's
-decode_config), the mesh (rt_jax.parallel), the multi-task weight (rt_jax.data.pairs), the
-schedule and remat names (rt_jax.train.optim, rt_jax.train.step)."""
+decode_config), eval.chat_template (rt_jax.evaluation.method.check_chat_template), the mesh
+(rt_jax.parallel), the multi-task weight (rt_jax.data.pairs), the schedule and remat names
+(rt_jax.train.optim, rt_jax.train.step)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ def validate_run(config, *, training: bool, loads_student: bool = True, num_devi
     eval (decoding), train (`training`) and mesh (given `num_devices`). Reads only the task's
     registry; loads nothing."""
     from rt_jax import parallel
+    from rt_jax.evaluation.method import check_chat_template
     from rt_jax.evaluation.score import decode_config
     from rt_jax.student import check_student
     from rt_jax.tasks import registry
@@ -101,6 +103,7 @@ def validate_run(config, *, training: bool, loads_student: bool = True, num_devi
         decode_config(config)
     except UserError as e:  # decoding names its own field: say where it comes from
         raise UserError(f"--config.eval: {e}") from None
+    check_chat_template(config)  # prompting baselines only; the tokenizer is checked once it loads
     if training:
         validate_train(config)
     if num_devices is not None:

@@ -25,7 +25,7 @@ from rt_jax import run_dir
 from rt_jax.configs.validate import validate_run
 from rt_jax.errors import UserError
 from rt_jax.evaluation.epoch import held_out_examples
-from rt_jax.evaluation.method import evaluate_run_method, self_consistency
+from rt_jax.evaluation.method import check_chat_template, evaluate_run_method, self_consistency
 from rt_jax.student import load_student
 
 
@@ -57,6 +57,7 @@ def run_evaluation(
     check_options(limit, num_samples, temperature)
     with run_dir.lock(workdir):
         loaded = loaded or load_student(config, params_dir)
+        check_chat_template(config, loaded.tokenizer)
         examples = held_out_examples(config, limit)
         run_dir.write_snapshot(config, workdir)
         out_dir = run_dir.path(workdir) / run_dir.PREDICTIONS_DIR

@@ -13,16 +13,49 @@ from rt_jax import decoding, formats, methods
 from rt_jax.errors import UserError
 from rt_jax.evaluation import predictions
 from rt_jax.evaluation.score import decode, decode_config, evaluate_prompts
+from rt_jax.models import chat
 
 
-def prompts_for(method: str, task: str, examples: Sequence[Any], loaded, data_dir) -> tuple[list[str], str | None]:
+def check_chat_template(config, tokenizer=None) -> None:
+    """Before any work: config.eval.chat_template is for the prompting baselines (fine-tuning
+    trains and tests on the paper's plain format), and `tokenizer`, when given, has a template."""
+    if not config.eval.get("chat_template", False):
+        return
+    method = methods.find(config.method)
+    if method is None or not method.is_prompting or config.template:
+        raise UserError(
+            f"--config.eval.chat_template: for the prompting baselines zs, zs_cot and fs_cot only; "
+            f"{config.method!r} trains and tests on the paper's plain format"
+        )
+    if tokenizer is not None:
+        chat.chat_prompt(tokenizer, "")  # a one-line UserError without a template
+
+
+def in_chat_template(tokenizer, prompt: str) -> str:
+    """`prompt` as the user turn of the tokenizer's chat template, as text the decoder encodes
+    (with the tokenizer's special tokens) to exactly the template's ids: a BOS the template
+    writes is dropped when the tokenizer adds it itself."""
+    text = chat.chat_prompt(tokenizer, prompt)
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos and text.startswith(bos) and tokenizer.encode("")[:1] == [tokenizer.bos_token_id]:
+        text = text[len(bos) :]
+    return text
+
+
+def prompts_for(
+    method: str, task: str, examples: Sequence[Any], loaded, data_dir, chat_template: bool = False
+) -> tuple[list[str], str | None]:
     """One prompt per example and the answer prefix to score with, for a method or template
-    name (not zs_cot: two steps, see evaluate_method)."""
+    name (not zs_cot: two steps, see evaluate_method); with `chat_template`, each prompt is
+    the user turn of the student tokenizer's chat template."""
     template = methods.template(method)
     if template == "fs_cot":
-        return [formats.fs_cot_prompt(task, ex.question, data_dir) for ex in examples], formats.answer_prefix(template)
-    kind = formats.model_type(loaded.is_encoder_decoder)
-    prompts = [formats.format_example(template, kind, ex.question).prompt for ex in examples]
+        prompts = [formats.fs_cot_prompt(task, ex.question, data_dir) for ex in examples]
+    else:
+        kind = formats.model_type(loaded.is_encoder_decoder)
+        prompts = [formats.format_example(template, kind, ex.question).prompt for ex in examples]
+    if chat_template:
+        prompts = [in_chat_template(loaded.tokenizer, p) for p in prompts]
     return prompts, formats.answer_prefix(template)
 
 
@@ -40,16 +73,21 @@ def evaluate_method(
     saved_as: str | None = None,
     data_dir=None,
     mesh=None,
+    chat_template: bool = False,
 ) -> dict[str, Any]:
     """Accuracy of `params` on `examples` prompted as `method` (a method or an rt_jax.formats
     template name); the predictions of `model` are saved under out_dir as method `saved_as`
     (default `method`). Zero-shot-CoT runs Kojima et al.'s two steps: a rationale, then the
-    answer after the task's trigger. Returns evaluate_prompts' summary."""
+    answer after the task's trigger (with `chat_template`, the reasoning prompt is the template's
+    user turn and the trigger follows the rationale in the assistant's turn). Returns
+    evaluate_prompts' summary."""
     common = dict(model=model, method=saved_as or method, mesh=mesh)
     if method != "zs_cot":
-        prompts, prefix = prompts_for(method, task, examples, loaded, data_dir)
+        prompts, prefix = prompts_for(method, task, examples, loaded, data_dir, chat_template)
         return evaluate_prompts(loaded, params, task, examples, prompts, prefix, settings, out_dir, epoch, **common)
     reasoning = [formats.zs_cot_reasoning_prompt(ex.question) for ex in examples]
+    if chat_template:
+        reasoning = [in_chat_template(loaded.tokenizer, p) for p in reasoning]
     step1 = decoding.validate(dataclasses.replace(settings, max_new_tokens=formats.ZS_COT_REASONING_MAX_TOKENS))
     rationales = [d.text for d in decode(loaded, params, reasoning, step1, mesh)]
     answers = [formats.zs_cot_answer_prompt(task, p, r) for p, r in zip(reasoning, rationales)]
@@ -78,6 +116,7 @@ def evaluate_run_method(
         saved_as=saved_as or config.method,
         data_dir=config.data_dir,
         mesh=mesh,
+        chat_template=config.eval.get("chat_template", False),
     )
 
 
