@@ -1,13 +1,13 @@
 """The offline demo: the whole Fine-tune-CoT pipeline in miniature, `python -m rt_jax.demo`.
 
-No network; about 6 minutes on a laptop-class 2-core CPU (5 min 32 s measured on an idle 2-core
-machine; 58 min on the same machine shared by other jobs at load average ~15):
+No network; about 15 minutes on a 2-core CPU (14 min 58 s measured on an otherwise idle 2-core
+machine; 8-15 minutes on a laptop-class one; far longer on a machine shared with other jobs):
 1. a synthetic task (`arith_small`, rt_jax.tasks.synthetic) written as a task of rt_jax.tasks;
 2. a rule-based teacher (rt_jax.teacher.rule_based) that writes varied rationales, some with
    slips, into the real teacher cache through rt_jax.teacher.generate (greedy, and D samples
    at temperature 0.7);
 3. a small byte-level GPT-2 with rotary positions, initialised from scratch;
-4. zero-shot, vanilla fine-tuning, Fine-tune-CoT and diverse reasoning, each trained by the real
+4. zero-shot, vanilla fine-tuning, Fine-tune-CoT and diverse reasoning (D=2, 4), each trained by the real
    training loop (rt_jax.train.loop) and decoded and scored by the real modules;
 5. a table of accuracy and wall time, printed and saved (demo_results.md / .json in --out_dir),
    and rt_jax.report's tables and plots of the runs (report/ in --out_dir).
@@ -417,7 +417,10 @@ def run_demo(
         encoding="utf-8",
     )
     print("\n" + table, file=stream, flush=True)
-    written = report.build_report([workdir for _, workdir in jobs.values()], out / REPORT_DIR)
+    # Every method trains ~demo.steps steps: its train.num_epochs follows from its data size, so
+    # it does not make the diverse-reasoning runs different recipes in the report's D figure.
+    workdirs = [workdir for _, workdir in jobs.values()]
+    written = report.build_report(workdirs, out / REPORT_DIR, same_recipe_fields=("train.num_epochs",))
     say(f"done; table saved to {out / 'demo_results.md'}; report: {', '.join(str(p) for p in written.values())}")
     return rows
 

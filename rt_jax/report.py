@@ -557,18 +557,33 @@ def completions_table(results: Sequence[dict], metric: str) -> str | None:
 PLOTS = ("accuracy_vs_D", "accuracy_vs_size", "accuracy_by_epoch", "length_distribution")
 
 
+def same_recipe(result: dict, fields: Sequence[str]) -> dict:
+    """`result` without the overrides named in `fields`: runs that differ only in those are one
+    recipe to the report (e.g. the demo's train.num_epochs, derived from a fixed step budget and
+    each method's data size). The default, no fields, keeps every difference apart."""
+    overrides = result.get("overrides") or {}
+    if not any(f in overrides for f in fields):
+        return result
+    return dict(result, overrides={k: v for k, v in overrides.items() if k not in fields})
+
+
 def build_report(
-    workdirs: Sequence[str], out_dir: str | pathlib.Path, metric: str = "best", compare_paper: bool = False
+    workdirs: Sequence[str],
+    out_dir: str | pathlib.Path,
+    metric: str = "best",
+    compare_paper: bool = False,
+    same_recipe_fields: Sequence[str] = (),
 ) -> dict[str, pathlib.Path]:
     """Writes the report files; returns {name: path} of those written. Prints a line to stderr
-    per skipped workdir (no results.json) and per plot not written (why)."""
+    per skipped workdir (no results.json) and per plot not written (why). Overrides named in
+    `same_recipe_fields` do not set runs apart (`same_recipe`)."""
     if metric not in ("best", "final"):
         raise UserError(f"--metric={metric}: expected best or final")
     run_dir.check_writable(out_dir, "--out_dir")  # before reading the runs
     files, skipped = find_runs(workdirs)
     for workdir in skipped:
         print(f"skipped {workdir}: no {run_dir.RESULTS_FILE} (not started or not finished)", file=sys.stderr)
-    runs = [(p, load_result(p)) for p in files]
+    runs = [(p, same_recipe(load_result(p), same_recipe_fields)) for p in files]
     results = [r for _, r in runs]
     cells = aggregate(results, metric)
     if not cells:
@@ -645,6 +660,12 @@ def define_flags() -> None:
     flags.DEFINE_string("out_dir", "report", "Where report.md, report.tex, report.json and the plots go.")
     flags.DEFINE_enum("metric", "best", ["best", "final"], "Best accuracy over epochs (the paper's) or the last.")
     flags.DEFINE_bool("compare_paper", False, "Put the paper's published accuracy and the difference in each cell.")
+    flags.DEFINE_list(
+        "same_recipe",
+        [],
+        "Override fields that do not set runs apart (e.g. train.num_epochs when runs share a step budget); "
+        "by default runs that differ in any override are separate rows.",
+    )
 
 
 def main(argv):
@@ -652,7 +673,7 @@ def main(argv):
         raise UserError(f"unexpected arguments {argv[1:]}; pass runs with --workdirs")
     if not FLAGS.workdirs:
         raise UserError("--workdirs is required: the run directories to report on")
-    written = build_report(FLAGS.workdirs, FLAGS.out_dir, FLAGS.metric, FLAGS.compare_paper)
+    written = build_report(FLAGS.workdirs, FLAGS.out_dir, FLAGS.metric, FLAGS.compare_paper, FLAGS.same_recipe)
     print(written["markdown"].read_text(encoding="utf-8"), end="")
     for name, path in written.items():
         print(f"wrote {name}: {path}")

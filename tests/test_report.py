@@ -246,3 +246,25 @@ def test_accuracy_by_epoch_and_completions_table(tmp_path):
     header, body = parse_markdown(text, table=1)
     assert header[:4] == ["task", "run group", "max tokens", "ended before the limit (%)"]
     assert body[0]["ended before the limit (%)"] == "55.0" and body[0]["length mean"] == "20.5"  # mean over seeds
+
+
+def test_same_recipe_fields_join_runs_that_differ_only_there(tmp_path):
+    """The demo's D runs differ in train.num_epochs (a fixed step budget over more data): named as
+    one recipe they form one D series; by default they stay apart and no D figure is drawn."""
+    root = tmp_path / "runs"
+    for d, epochs, acc in ((2, 38, 59.0), (4, 20, 80.2)):
+        overrides = {"num_rationales": d} | ({"train.num_epochs": epochs} if epochs != 20 else {})
+        write_run(root, f"d{d}", "multiarith", f"ft_cot_t70_{d}aug", "gpt2", acc, overrides=overrides)
+    apart = report.build_report([str(root)], tmp_path / "apart")
+    assert "accuracy_vs_D" not in apart
+    joined = report.build_report([str(root)], tmp_path / "joined", same_recipe_fields=["train.num_epochs"])
+    assert joined["accuracy_vs_D"].exists()
+    series = report.degree_series(
+        report.aggregate(
+            [
+                report.same_recipe(r, ["train.num_epochs"])
+                for r in (report.load_result(p) for p in report.find_runs([str(root)])[0])
+            ]
+        )
+    )
+    assert [points for points in series.values()] == [[(2, 59.0), (4, 80.2)]]

@@ -184,7 +184,7 @@ def test_demo_refuses_a_bad_config_file_before_writing(tmp_path, body, message):
 def test_full_demo_shows_the_fine_tune_cot_effect(tmp_path):
     """README's main command at full size (minutes): Fine-tune-CoT beats vanilla fine-tuning."""
     out = subprocess.run(
-        [sys.executable, "-m", "rt_jax.demo", f"--out_dir={tmp_path}"], capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "rt_jax.demo", f"--out_dir={tmp_path}"], capture_output=True, text=True, timeout=2400
     )
     assert out.returncode == 0, out.stderr[-2000:]
     rows = {r["method"]: r for r in json.loads((tmp_path / "demo_results.json").read_text())["rows"]}
