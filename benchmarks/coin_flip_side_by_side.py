@@ -373,7 +373,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=pathlib.Path, required=True)
     ap.add_argument("--model_path", type=pathlib.Path, default=DEFAULT_MODEL)
-    ap.add_argument("--data_dir", type=pathlib.Path, default=pathlib.Path("/work/shared/data"))
+    ap.add_argument(
+        "--data_dir", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--max_new_tokens", type=int, default=0, help="0: longest training target + 16")
     ap.add_argument("--max_test", type=int, default=0, help="reduced protocol: first N test questions (0: all 150)")

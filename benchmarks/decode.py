@@ -19,6 +19,7 @@ Ratios only: absolute times on shared machines are noise.
 """
 
 import argparse
+import pathlib
 import time
 
 import jax
@@ -55,6 +56,9 @@ def hf_generate(model, prompts, kind, new, beams):
         out = model.generate(ids, **kwargs)
     return out.shape[0] * (out.shape[1] - (1 if kind == "t5" else ids.shape[1]))
 
+
+# ../shared/data beside the repository, as the tests find it
+DATA_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 COMPILE_SECONDS = [0.0]
 COMPILES = [0]  # programs XLA compiled (a persistent-cache hit is timed as a backend compile too)
@@ -165,7 +169,7 @@ def run_checkpoint(directory, num_prompts, sample_prompts, samples, new, slots, 
     hf = transformers.AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
     tok = loaded.tokenizer
     eos, pad = tok.eos_token_id, tok.pad_token_id
-    prompts = real_prompts(tok, num_prompts, "/work/shared/data")
+    prompts = real_prompts(tok, num_prompts, str(DATA_DIR))
     lengths = sorted(map(len, prompts))
     print(
         f"SmolLM2-135M-Instruct, {len(prompts)} prompts ({lengths[0]}-{lengths[-1]} tokens), "
