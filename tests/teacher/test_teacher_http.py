@@ -61,11 +61,13 @@ def test_list_prompts_and_n_choices_are_matched_by_index(server, key_env, answer
     # answer-step prompts after rationales of draws 0, 1, 2: the fake teacher answers the even draws
     answer_prompts = [f"Q: {q}\nA: {COT} A draw 7-{i}.{TRIGGER}" for i, q in enumerate(questions)]
     outs = backend.sample(answer_prompts, 1, 32, 0.0, seeds=[None] * 3)
-    assert [type(b["prompt"]) for _, b in server.requests] == [list, str]  # 2 + 1 prompts; replies reversed
+    # 2 + 1 prompts (replies reversed); concurrent requests reach the server in either order
+    assert sorted(type(b["prompt"]).__name__ for _, b in server.requests) == ["list", "str"]
     assert [o[0].text for o in outs] == [f" {answers[questions[0]]}.", " unknown.", f" {answers[questions[2]]}."]
     server.requests.clear()
     outs = backend.sample([prompt(0), prompt(1)], 3, 64, 0.7, seeds=[5, 9])
-    assert [(b["n"], b["prompt"], b["seed"]) for _, b in server.requests] == [(3, prompt(0), 5), (3, prompt(1), 9)]
+    sent = sorted((b["seed"], b["n"], b["prompt"]) for _, b in server.requests)  # concurrent: any order
+    assert sent == [(5, 3, prompt(0)), (9, 3, prompt(1))]
     assert [[c.text.split(",")[1] for c in per] for per in outs] == [
         [" draw 5-0", " draw 5-1", " draw 5-2"],
         [" draw 9-0", " draw 9-1", " draw 9-2"],
