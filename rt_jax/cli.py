@@ -39,9 +39,10 @@ from rt_jax.errors import UserError
 COMPILATION_CACHE_ENV = "RT_JAX_COMPILATION_CACHE"
 
 
-def compilation_cache_dir() -> str | None:
-    """The persistent compilation cache folder of this run, None when turned off."""
-    value = os.environ.get(COMPILATION_CACHE_ENV, "").strip()
+def compilation_cache_dir(value: str | None = None) -> str | None:
+    """The persistent compilation cache folder of this run (`value`, else $RT_JAX_COMPILATION_CACHE,
+    else ~/.cache/rt_jax/jax_compilation), None when turned off."""
+    value = (os.environ.get(COMPILATION_CACHE_ENV, "") if value is None else value).strip()
     if value.lower() in ("off", "0", "false", "no", "none"):
         return None
     if value:
@@ -49,12 +50,13 @@ def compilation_cache_dir() -> str | None:
     return os.path.join(os.path.expanduser(os.environ.get("XDG_CACHE_HOME") or "~/.cache"), "rt_jax", "jax_compilation")
 
 
-def enable_compilation_cache() -> str | None:
-    """Points JAX's persistent compilation cache at compilation_cache_dir() and caches every
+def enable_compilation_cache(value: str | None = None) -> str | None:
+    """Points JAX's persistent compilation cache at compilation_cache_dir(value) and caches every
     program, however fast it compiled. A folder that cannot be written: a one-line warning, and
     the run goes on without the cache. Returns the folder in use (None: no cache)."""
-    directory = compilation_cache_dir()
+    directory = compilation_cache_dir(value)
     if directory is None:
+        _set_jax_config({"jax_compilation_cache_dir": None})  # "off" also undoes an earlier call
         return None
     try:
         os.makedirs(directory, exist_ok=True)
@@ -68,14 +70,21 @@ def enable_compilation_cache() -> str | None:
             file=sys.stderr,
         )
         return None
-    settings = {"jax_compilation_cache_dir": directory, "jax_persistent_cache_min_compile_time_secs": 0.0}
+    _set_jax_config({"jax_compilation_cache_dir": directory, "jax_persistent_cache_min_compile_time_secs": 0.0})
+    return directory
+
+
+def _set_jax_config(settings: dict) -> None:
     if "jax" in sys.modules:
         for name, value in settings.items():
             sys.modules["jax"].config.update(name, value)
-    else:  # JAX reads these when it is imported: commands that never use it do not pay for the import
-        for name, value in settings.items():
+        return
+    # JAX reads these when it is imported: commands that never use it skip the import
+    for name, value in settings.items():
+        if value is None:
+            os.environ.pop(name.upper(), None)
+        else:
             os.environ[name.upper()] = str(value)
-    return directory
 
 
 def run_main(main: Callable[[Sequence[str]], int | None], define_flags: Callable[[], None] | None = None) -> None:

@@ -13,7 +13,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from rt_jax import configs
-from rt_jax.cli import run_main
+from rt_jax.cli import enable_compilation_cache, run_main
 from rt_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -24,7 +24,11 @@ def define_flags() -> None:
         "config", str(configs.path("base")), "Run config: a file, or packaged: paper:<task>,<method>,<student>."
     )
     flags.DEFINE_string("workdir", None, "Run directory: config snapshot, checkpoints, logs, results.json.")
-    flags.DEFINE_string("compilation_cache_dir", "", "Persistent XLA compilation cache (repeated runs skip compiling).")
+    flags.DEFINE_string(
+        "compilation_cache_dir",
+        "",
+        "Persistent XLA compilation cache folder, or off (default: $RT_JAX_COMPILATION_CACHE, else ~/.cache/rt_jax).",
+    )
 
 
 def main(argv: Sequence[str]) -> None:
@@ -33,10 +37,8 @@ def main(argv: Sequence[str]) -> None:
     if not FLAGS.workdir:
         raise UserError("--workdir is required (the run's directory)")
     logging.basicConfig(level=logging.INFO)
-    if FLAGS.compilation_cache_dir:
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", FLAGS.compilation_cache_dir)
+    if FLAGS.compilation_cache_dir:  # run_main enabled the default one; the flag overrides it
+        enable_compilation_cache(FLAGS.compilation_cache_dir)
     from rt_jax.train.loop import train
 
     results = train(FLAGS.config, FLAGS.workdir)

@@ -13,6 +13,8 @@ events = []  # a cache hit is timed as a backend compile too: compiles = those m
 jax.monitoring.register_event_duration_secs_listener(lambda event, seconds, **kw: events.append(event))
 jax.monitoring.register_event_listener(lambda event, **kw: events.append(event))
 def main(argv):
+    if OVERRIDE is not None:  # what a command's own flag does (rt_jax.train --compilation_cache_dir)
+        cli.enable_compilation_cache(OVERRIDE)
     total = int(jax.jit(lambda x: (x * 3).sum())(jnp.arange(5)))
     compiles = sum("backend_compile" in e for e in events) - events.count("/jax/compilation_cache/cache_hits")
     print("sum", total, "compiles", compiles)
@@ -20,10 +22,11 @@ cli.run_main(main)
 """
 
 
-def _run(cache):
+def _run(cache, override=None):
     env = dict(os.environ, RT_JAX_COMPILATION_CACHE=str(cache), JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-c", COMMAND], env=env, capture_output=True, text=True, timeout=300)
+    command = f"OVERRIDE = {override!r}\n" + COMMAND
+    return subprocess.run([sys.executable, "-c", command], env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_second_identical_run_compiles_nothing(tmp_path):
@@ -43,3 +46,14 @@ def test_unwritable_cache_folder_warns_and_runs_on(tmp_path):
     assert len(warnings) == 1 and "cannot be written" in warnings[0]
     off = _run("off")
     assert off.returncode == 0 and "warning" not in off.stderr and not (tmp_path / "off").exists()
+
+
+def test_a_command_flag_overrides_the_default_folder_or_turns_it_off(tmp_path):
+    default, chosen = tmp_path / "default", tmp_path / "chosen"
+    first, second = _run(default, override=str(chosen)), _run(default, override=str(chosen))
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert second.stdout.split() == ["sum", "30", "compiles", "0"]
+    assert any(chosen.iterdir()) and not (default.exists() and any(default.iterdir()))
+    off = _run(default, override="off")
+    assert off.returncode == 0 and int(off.stdout.split()[3]) >= 1
+    assert not (default.exists() and any(default.iterdir()))
