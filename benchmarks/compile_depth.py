@@ -4,8 +4,9 @@
 
 For each depth: seconds to lower and compile the jitted train step (forward + backward + AdamW,
 batch 4 x 64 tokens) and greedy decoding (prefill + while loop over 16 new tokens, batch 4: first
-call minus second), on a small-width SmolLM2-shaped config. With nn.scan over stacked layers both stay flat in
-depth: read the ratio of the deepest to the shallowest row. Compilation caches are off so each
+call minus second; in both DecodeConfig.layer_layouts), on a small-width SmolLM2-shaped config. With
+nn.scan over stacked layers the train step and stacked decoding stay flat in depth; per-layer decoding
+(the CPU default) grows with it. Read the ratio of the deepest to the shallowest row. Compilation caches are off so each
 row compiles from scratch (after one unreported 1-layer warm-up). Not a test: absolute times on
 a shared machine are noise.
 """
@@ -29,6 +30,8 @@ from rt_jax.decoding import DecodeConfig, Decoder  # noqa: E402
 from rt_jax.train import optim  # noqa: E402
 from rt_jax.train import state as state_lib  # noqa: E402
 from rt_jax.train import step as step_lib  # noqa: E402
+
+LAYOUTS = ("stacked", "per_layer")  # DecodeConfig.layer_layout
 
 
 def small_config(layers: int, hidden: int):
@@ -60,9 +63,10 @@ def train_step_compile(loaded) -> float:
     return compile_seconds(step, state, batch, jax.ShapeDtypeStruct((2,), jnp.uint32))
 
 
-def decode_compile(loaded) -> float:
+def decode_compile(loaded, layer_layout: str) -> float:
     """First greedy decode_ids call (compile + run) minus the second (run only)."""
-    decoder = Decoder(loaded, DecodeConfig(max_new_tokens=16, eos_token_id=-1, batch_size=4))
+    config = DecodeConfig(max_new_tokens=16, eos_token_id=-1, batch_size=4, layer_layout=layer_layout)
+    decoder = Decoder(loaded, config)
     prompts = [list(range(2, 34))] * 4
     times = []
     for _ in range(2):
@@ -79,15 +83,20 @@ def main() -> None:
     args = parser.parse_args()
     jax.config.update("jax_enable_compilation_cache", False)
     warm = models.from_config(small_config(1, args.hidden))  # one-time XLA start-up, not reported
-    train_step_compile(warm), decode_compile(warm)
+    train_step_compile(warm), decode_compile(warm, "stacked"), decode_compile(warm, "per_layer")
     rows = []
     for layers in args.layers:
         loaded = models.from_config(small_config(layers, args.hidden))
-        rows.append((layers, train_step_compile(loaded), decode_compile(loaded)))
-        print(f"{layers:>4} layers: train step {rows[-1][1]:6.2f} s, greedy decoding {rows[-1][2]:6.2f} s", flush=True)
+        rows.append((layers, train_step_compile(loaded), *(decode_compile(loaded, x) for x in LAYOUTS)))
+        print(
+            f"{layers:>4} layers: train step {rows[-1][1]:6.2f} s, greedy decoding {rows[-1][2]:6.2f} s "
+            f"(stacked layers), {rows[-1][3]:6.2f} s (per-layer, the CPU default)",
+            flush=True,
+        )
     first, last = rows[0], rows[-1]
     print(
-        f"ratio {last[0]}/{first[0]} layers: train step {last[1] / first[1]:.2f}x, decoding {last[2] / first[2]:.2f}x"
+        f"ratio {last[0]}/{first[0]} layers: train step {last[1] / first[1]:.2f}x, decoding stacked "
+        f"{last[2] / first[2]:.2f}x, per-layer {last[3] / first[3]:.2f}x"
     )
 
 

@@ -115,6 +115,15 @@ class EncoderDecoder:
         return logits[:, 0].astype(jnp.float32), {"cache": cache, "encoder_mask": state["encoder_mask"]}
 
 
+def decoding_params(module, params, layer_layout: str = "auto"):
+    """`params` in DecodeConfig.layer_layout: "per_layer" is the module's decoding layout where it
+    has one (Llama family: per-layer arrays; XLA:CPU copies each layer's weights out of stacked
+    arrays at every step), "auto" picks it on CPU only (other backends: not measured)."""
+    convert = getattr(module, "decoding_params", None)
+    per_layer = layer_layout == "per_layer" or (layer_layout == "auto" and jax.default_backend() == "cpu")
+    return convert(params) if convert is not None and per_layer else params
+
+
 def adapter_for(loaded, max_new_tokens: int):
     pad_side = loaded.family.tokenizer.prompt_padding
     if loaded.is_encoder_decoder:

@@ -6,6 +6,7 @@ from typing import Literal
 from rt_jax.errors import UserError
 
 STRATEGIES = ("greedy", "beam", "sample")
+LAYER_LAYOUTS = ("auto", "per_layer", "stacked")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +24,9 @@ class DecodeConfig:
       encoder-decoder models).
     slots: rows decoded together with continuous batching (None: batch_size * rows_per_prompt).
     The D = num_return_sequences samples of a prompt share one prefill (either batching).
+    layer_layout: how a model with stacked (scanned) layers is decoded: "per_layer" (per-layer
+      arrays: faster steps on XLA:CPU, compile time grows with depth), "stacked" (compile time
+      flat in depth) or "auto" (per_layer on CPU, stacked on other backends). Same tokens.
     """
 
     strategy: Literal["greedy", "beam", "sample"] = "greedy"
@@ -42,6 +46,7 @@ class DecodeConfig:
     batching: Literal["continuous", "static"] = "continuous"
     slots: int | None = None
     show_progress: bool = False
+    layer_layout: Literal["auto", "per_layer", "stacked"] = "auto"
 
     @property
     def rows_per_prompt(self) -> int:
@@ -85,6 +90,8 @@ def validate(config: DecodeConfig) -> DecodeConfig:
         raise UserError(f"decoding batching={c.batching!r}: expected 'continuous' or 'static'")
     if c.slots is not None and c.slots < 1:
         raise UserError(f"decoding slots={c.slots}: expected >= 1 (rows decoded together)")
+    if c.layer_layout not in LAYER_LAYOUTS:
+        raise UserError(f"decoding layer_layout={c.layer_layout!r}: expected one of {', '.join(LAYER_LAYOUTS)}")
     if any(not s for s in c.stop_strings):
         raise UserError("decoding stop_strings: expected non-empty strings")
     return c

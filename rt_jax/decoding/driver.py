@@ -73,6 +73,8 @@ class Decoder:
         elif mesh is not None and param_shardings is None:
             param_shardings = _training_shardings(loaded, mesh)
         self.params = loaded.params if param_shardings is None else jax.device_put(loaded.params, param_shardings)
+        if self.params is not None:
+            self.params = adapters.decoding_params(self.adapter.module, self.params, config.layer_layout)
         if config.strategy == "beam":
             fn = functools.partial(beam_search.beam_loop, self.adapter, config)
             self._run = jax.jit(lambda p, ids, m, lim, keys: fn(p, ids, m, lim, self.eos_id, self.patterns))
@@ -257,7 +259,7 @@ class Decoder:
             progress = tqdm(total=len(prompts), desc="decoding", unit="prompt")
         own = self.params
         if params is not None:
-            self.params = params
+            self.params = adapters.decoding_params(self.adapter.module, params, self.config.layer_layout)
         try:
             per_prompt = self.decode_ids(ids, key=key, progress=progress)
         finally:

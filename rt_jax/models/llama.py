@@ -231,8 +231,14 @@ class Attention(nn.Module):
 
 def _update_layer_cache(cache, layer, key_btgk, value_btgk, cache_index):
     """Writes this layer's new K/V into the stacked cache {"k", "v"} [B, L, S, G, K] (through
-    layers.write_cache on the layer's [B, S, G, K] slice); returns the layer's keys and values
-    and the updated cache."""
+    layers.write_cache on the layer's [B, S, G, K] slice), or with layer None into the layer's own
+    cache [B, S, G, K] (the decoding layout); returns the layer's keys and values and the updated cache."""
+    if layer is None:
+        mine = {
+            name: layers.write_cache(cache[name], fresh, cache_index)
+            for name, fresh in (("k", key_btgk), ("v", value_btgk))
+        }
+        return mine["k"], mine["v"], mine
     mine, stacked = {}, {}
     for name, fresh in (("k", key_btgk), ("v", value_btgk)):
         old = jax.lax.dynamic_index_in_dim(cache[name], layer, 1, keepdims=False)
@@ -318,7 +324,32 @@ class LlamaLM(nn.Module):
         self.layers = _scanned_layers(s)
         self.norm = layers.RMSNorm(s.rms_norm_eps, s.dtype, s.param_dtype)
 
+    def _layer_params(self):
+        """The per-layer parameter trees when params are in the decoding layout (decoding_params), else None."""
+        found = self.variables.get("params", {}).get("layers")
+        return found if isinstance(found, tuple) else None
+
     def _run_layers(self, x, positions_bt, mask, window_mask, cache=None, cache_index=None, deterministic=True):
+        per_layer = self._layer_params()
+        if per_layer is not None:  # one DecoderLayer per layer, each with its own params and cache
+            block, caches = DecoderLayer(self.s, parent=None), []
+            for i, layer_params in enumerate(per_layer):
+                rngs = None if deterministic else {"dropout": jax.random.fold_in(self.make_rng("dropout"), i)}
+                carry = (x, None if cache is None else cache[i])
+                xs = (None, self.s.sliding_layers[i])
+                (x, layer_cache), _ = block.apply(
+                    {"params": layer_params},
+                    carry,
+                    xs,
+                    positions_bt,
+                    mask,
+                    window_mask,
+                    cache_index,
+                    deterministic,
+                    rngs=rngs,
+                )
+                caches.append(layer_cache)
+            return x, None if cache is None else tuple(caches)
         xs = (jnp.arange(self.s.num_layers, dtype=jnp.int32), jnp.asarray(self.s.sliding_layers, bool))
         (x, cache), _ = self.layers((x, cache), xs, positions_bt, mask, window_mask, cache_index, deterministic)
         return x, cache
@@ -360,10 +391,26 @@ class LlamaLM(nn.Module):
         return self._logits(x)
 
     def init_cache(self, batch_size: int, max_length: int):
-        """Zero K/V cache {"k", "v"}, each [B, L, max_length, G, K] (KV heads) in the compute dtype."""
+        """Zero K/V cache {"k", "v"}, each [B, L, max_length, G, K] (KV heads) in the compute dtype;
+        with params in the decoding layout, a tuple of L per-layer {"k", "v"} [B, max_length, G, K]."""
         s = self.s
+        if self._layer_params() is not None:
+            shape = (batch_size, max_length, s.num_kv_heads, s.head_dim)
+            return tuple({"k": jnp.zeros(shape, s.dtype), "v": jnp.zeros(shape, s.dtype)} for _ in range(s.num_layers))
         shape = (batch_size, s.num_layers, max_length, s.num_kv_heads, s.head_dim)
         return {"k": jnp.zeros(shape, s.dtype), "v": jnp.zeros(shape, s.dtype)}
+
+    @staticmethod
+    def decoding_params(params):
+        """`params` in the decoding layout: the stacked layer tree [L, ...] as a tuple of L per-layer
+        trees. XLA:CPU copies a layer's weights out of the stacked arrays at every decode step
+        (~0.4 GB per SmolLM2-135M token); per-layer arrays are read in place. Same results."""
+        stacked = params["layers"]
+        if isinstance(stacked, tuple):
+            return params
+        layers_count = jax.tree.leaves(stacked)[0].shape[0]
+        per_layer = tuple(jax.tree.map(lambda x, i=i: x[i], stacked) for i in range(layers_count))
+        return {**params, "layers": per_layer}
 
     def extend(self, input_ids, position_ids, cache, cache_index, kv_mask, last_only=False):
         """Runs T new tokens written to cache slots [cache_index, cache_index + T) (cache_index:

@@ -87,3 +87,15 @@ def test_shared_prefill_sampling_equals_the_repeated_prompt(gpt2_pair):
     for a, b in zip(shared, repeated):
         np.testing.assert_array_equal(a, b)
     assert len({tuple(row) for row in np.asarray(shared[0])}) > 2  # the samples differ
+
+
+def test_llama_decodes_from_per_layer_params_on_cpu(llama_pair):
+    """layer_layout="auto" on XLA:CPU reads the Llama decoding layout (per-layer arrays; test_parity
+    checks its tokens against transformers): the same tokens as the stacked layout; the loaded
+    model keeps its stacked params."""
+    _, loaded = llama_pair
+    settings = dict(strategy="greedy", max_new_tokens=4, min_prompt_bucket=64)
+    auto, stacked = (Decoder(loaded, DecodeConfig(**settings, layer_layout=x)) for x in ("auto", "stacked"))
+    assert jax.default_backend() == "cpu" and isinstance(auto.params["layers"], tuple)
+    assert not isinstance(stacked.params["layers"], tuple) and not isinstance(loaded.params["layers"], tuple)
+    assert auto.decode_ids(_prompts()[:3]) == stacked.decode_ids(_prompts()[:3])

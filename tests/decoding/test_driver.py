@@ -42,6 +42,7 @@ def char_gpt2(gpt2_pair):
         (dict(num_beams=2, num_return_sequences=3, strategy="beam"), "num_return_sequences"),
         (dict(slots=0), "slots"),
         (dict(batching="dynamic"), "batching"),
+        (dict(layer_layout="unrolled"), "layer_layout"),
     ],
 )
 def test_bad_settings_are_user_errors(char_gpt2, settings, field):

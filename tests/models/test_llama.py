@@ -128,6 +128,25 @@ def test_prefill_and_steps_equal_full_forward(windowed):
     assert cache["k"].shape == (2, 2, 12, 1, 6)  # [B, L, S, KV heads, K]
 
 
+def test_decoding_layout_gives_the_same_logits_and_cache(windowed):
+    """decoding_params (per-layer arrays, what the decoder uses on XLA:CPU): the forward, the
+    prefill and every step equal the stacked layout's (to float rounding: XLA fuses the two
+    differently), with per-layer caches holding the same K/V."""
+    per_layer = llama.LlamaLM.decoding_params(windowed.params)
+    assert isinstance(per_layer["layers"], tuple) and len(per_layer["layers"]) == windowed.config.num_hidden_layers
+    assert llama.LlamaLM.decoding_params(per_layer) is per_layer
+    ids, mask = left_padded_batch(np.random.default_rng(4), (9, 4), BASE["vocab_size"])
+    stacked = assert_steps_equal_full_forward(windowed.module, windowed.params, ids, mask, prompt=3, max_length=12)
+    unrolled = assert_steps_equal_full_forward(windowed.module, per_layer, ids, mask, prompt=3, max_length=12)
+    assert isinstance(unrolled, tuple) and unrolled[1]["k"].shape == (2, 12, 1, 6)  # [B, S, KV heads, K]
+    for name in ("k", "v"):
+        np.testing.assert_allclose(np.stack([c[name] for c in unrolled], 1), stacked[name], atol=1e-6)
+    apply = jax.jit(windowed.module.apply)
+    np.testing.assert_array_equal(
+        apply({"params": per_layer}, ids, mask), apply({"params": windowed.params}, ids, mask)
+    )
+
+
 def test_packed_equals_one_by_one(windowed):
     rng = np.random.default_rng(2)
     seqs = [rng.integers(3, BASE["vocab_size"], n) for n in (4, 7, 2)]
