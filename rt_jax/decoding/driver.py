@@ -68,13 +68,7 @@ class Decoder:
         # A mesh over several processes' devices: inputs are built from the same host values in
         # every process and results are all-gathered, so every process gets every completion.
         self.multihost = mesh is not None and not all(d.process_index == jax.process_index() for d in mesh.devices.flat)
-        if loaded.params is None:  # params come with each call (e.g. a train state's, sharded as they are)
-            param_shardings = None
-        elif mesh is not None and param_shardings is None:
-            param_shardings = _training_shardings(loaded, mesh)
-        self.params = loaded.params if param_shardings is None else jax.device_put(loaded.params, param_shardings)
-        if self.params is not None:
-            self.params = adapters.decoding_params(self.adapter.module, self.params, config.layer_layout)
+        self.params = _placed_params(loaded, mesh, param_shardings, config.layer_layout)
         if config.strategy == "beam":
             fn = functools.partial(beam_search.beam_loop, self.adapter, config)
             self._run = jax.jit(lambda p, ids, m, lim, keys: fn(p, ids, m, lim, self.eos_id, self.patterns))
@@ -289,6 +283,29 @@ def _row_keys(base_key, indices, samples):
     idx = jnp.asarray(np.repeat(np.asarray(indices, np.int32), samples))
     sub = jnp.asarray(np.tile(np.arange(samples, dtype=np.int32), len(indices)))
     return jax.vmap(lambda i, s: jax.random.fold_in(jax.random.fold_in(base_key, i), s))(idx, sub)
+
+
+_PLACED: dict = {}
+
+
+def _placed_params(loaded, mesh, param_shardings, layer_layout: str):
+    """loaded.params on the mesh (param_shardings, default: training's) in the decoding layout,
+    None for a model without params (they come with each call, e.g. a train state's, sharded as
+    they are). Cached: the decoders of one model (e.g. the teacher's sampling and greedy steps)
+    share one copy instead of one each."""
+    if loaded.params is None:
+        return None
+    key = (id(loaded), id(loaded.params), id(mesh), id(param_shardings), layer_layout)
+    entry = _PLACED.get(key)
+    if entry is None or entry[0] is not loaded.params:
+        params = loaded.params
+        if mesh is not None:
+            params = jax.device_put(params, param_shardings or _training_shardings(loaded, mesh))
+        elif param_shardings is not None:
+            params = jax.device_put(params, param_shardings)
+        entry = (loaded.params, adapters.decoding_params(loaded.module, params, layer_layout))
+        _PLACED[key] = entry
+    return entry[1]
 
 
 _DECODERS: dict = {}

@@ -233,18 +233,13 @@ def _update_layer_cache(cache, layer, key_btgk, value_btgk, cache_index):
     """Writes this layer's new K/V into the stacked cache {"k", "v"} [B, L, S, G, K] (through
     layers.write_cache on the layer's [B, S, G, K] slice), or with layer None into the layer's own
     cache [B, S, G, K] (the decoding layout); returns the layer's keys and values and the updated cache."""
-    if layer is None:
-        mine = {
-            name: layers.write_cache(cache[name], fresh, cache_index)
-            for name, fresh in (("k", key_btgk), ("v", value_btgk))
-        }
-        return mine["k"], mine["v"], mine
     mine, stacked = {}, {}
     for name, fresh in (("k", key_btgk), ("v", value_btgk)):
-        old = jax.lax.dynamic_index_in_dim(cache[name], layer, 1, keepdims=False)
-        mine[name] = layers.write_cache(old, fresh, cache_index)
-        stacked[name] = jax.lax.dynamic_update_index_in_dim(cache[name], mine[name], layer, 1)
-    return mine["k"], mine["v"], stacked
+        own = cache[name] if layer is None else jax.lax.dynamic_index_in_dim(cache[name], layer, 1, keepdims=False)
+        mine[name] = layers.write_cache(own, fresh, cache_index)
+        if layer is not None:
+            stacked[name] = jax.lax.dynamic_update_index_in_dim(cache[name], mine[name], layer, 1)
+    return mine["k"], mine["v"], mine if layer is None else stacked
 
 
 class MLP(nn.Module):

@@ -89,13 +89,18 @@ def test_shared_prefill_sampling_equals_the_repeated_prompt(gpt2_pair):
     assert len({tuple(row) for row in np.asarray(shared[0])}) > 2  # the samples differ
 
 
-def test_llama_decodes_from_per_layer_params_on_cpu(llama_pair):
-    """layer_layout="auto" on XLA:CPU reads the Llama decoding layout (per-layer arrays; test_parity
-    checks its tokens against transformers): the same tokens as the stacked layout; the loaded
-    model keeps its stacked params."""
+def test_llama_decoding_layouts_give_the_same_tokens(llama_pair):
+    """layer_layout="auto" reads the Llama decoding layout (per-layer arrays) on XLA:CPU only;
+    per_layer gives the same tokens as stacked (test_parity checks them against transformers); the
+    loaded model keeps its stacked params, and decoders of one model and layout share one copy."""
     _, loaded = llama_pair
     settings = dict(strategy="greedy", max_new_tokens=4, min_prompt_bucket=64)
-    auto, stacked = (Decoder(loaded, DecodeConfig(**settings, layer_layout=x)) for x in ("auto", "stacked"))
-    assert jax.default_backend() == "cpu" and isinstance(auto.params["layers"], tuple)
-    assert not isinstance(stacked.params["layers"], tuple) and not isinstance(loaded.params["layers"], tuple)
-    assert auto.decode_ids(_prompts()[:3]) == stacked.decode_ids(_prompts()[:3])
+    auto, per_layer, stacked = (
+        Decoder(loaded, DecodeConfig(**settings, layer_layout=x)) for x in ("auto", "per_layer", "stacked")
+    )
+    assert isinstance(auto.params["layers"], tuple) == (jax.default_backend() == "cpu")
+    assert isinstance(per_layer.params["layers"], tuple) and not isinstance(stacked.params["layers"], tuple)
+    assert not isinstance(loaded.params["layers"], tuple)
+    assert per_layer.decode_ids(_prompts()[:3]) == stacked.decode_ids(_prompts()[:3])
+    sampling = Decoder(loaded, DecodeConfig(strategy="sample", max_new_tokens=4, layer_layout="per_layer"))
+    assert sampling.params is per_layer.params
